@@ -1,0 +1,110 @@
+// Hardware catalog: the facts the planner needs about GPUs and machines, so that a stack can say
+// `hardware: gex44` or `gpus: [{ model: gtx-1080 }]` instead of repeating numbers. Facts written on a
+// host in the stack config always win over the catalog.
+//
+// VRAM is what `nvidia-smi --query-gpu=memory.total` reports (MiB), because that is what the facts
+// role compares against. Cores are logical CPUs as `nproc` reports them: the unit of OMP threads.
+
+export interface GpuModel {
+  /** Name as nvidia-smi prints it, for tables and messages. */
+  readonly name: string;
+  readonly vramMiB: number;
+  /** CUDA compute capability, e.g. 6.1 for Pascal, 8.9 for Ada. */
+  readonly computeCapability: number;
+  readonly architecture: string;
+}
+
+export const GPU_MODELS = {
+  "gtx-1080": { name: "GeForce GTX 1080", vramMiB: 8192, computeCapability: 6.1, architecture: "Pascal" },
+  "gtx-1080-ti": { name: "GeForce GTX 1080 Ti", vramMiB: 11264, computeCapability: 6.1, architecture: "Pascal" },
+  "rtx-2070-super": { name: "GeForce RTX 2070 SUPER", vramMiB: 8192, computeCapability: 7.5, architecture: "Turing" },
+  "rtx-2080-ti": { name: "GeForce RTX 2080 Ti", vramMiB: 11264, computeCapability: 7.5, architecture: "Turing" },
+  "rtx-3060": { name: "GeForce RTX 3060", vramMiB: 12288, computeCapability: 8.6, architecture: "Ampere" },
+  "rtx-3070-laptop": { name: "GeForce RTX 3070 Laptop GPU", vramMiB: 8192, computeCapability: 8.6, architecture: "Ampere" },
+  "rtx-3090": { name: "GeForce RTX 3090", vramMiB: 24576, computeCapability: 8.6, architecture: "Ampere" },
+  "rtx-4070-laptop": { name: "GeForce RTX 4070 Laptop GPU", vramMiB: 8188, computeCapability: 8.9, architecture: "Ada" },
+  "rtx-4090": { name: "GeForce RTX 4090", vramMiB: 24564, computeCapability: 8.9, architecture: "Ada" },
+  "rtx-4000-sff-ada": { name: "RTX 4000 SFF Ada Generation", vramMiB: 20475, computeCapability: 8.9, architecture: "Ada" },
+  "rtx-6000-ada": { name: "RTX 6000 Ada Generation", vramMiB: 49140, computeCapability: 8.9, architecture: "Ada" },
+  "t4": { name: "Tesla T4", vramMiB: 15360, computeCapability: 7.5, architecture: "Turing" },
+  "l4": { name: "NVIDIA L4", vramMiB: 23034, computeCapability: 8.9, architecture: "Ada" },
+  "a100-40gb": { name: "NVIDIA A100-PCIE-40GB", vramMiB: 40960, computeCapability: 8.0, architecture: "Ampere" },
+  "a100-80gb": { name: "NVIDIA A100 80GB PCIe", vramMiB: 81920, computeCapability: 8.0, architecture: "Ampere" },
+  "h100": { name: "NVIDIA H100 80GB HBM3", vramMiB: 81559, computeCapability: 9.0, architecture: "Hopper" },
+} as const satisfies Record<string, GpuModel>;
+
+export type GpuModelId = keyof typeof GPU_MODELS;
+
+export interface MachineModel {
+  readonly description: string;
+  readonly cores: number;
+  readonly ramMiB: number;
+  readonly gpus: readonly GpuModelId[];
+}
+
+/** Hetzner dedicated (Robot) GPU servers. They join the fleet over SSH: hcloud cannot order them. */
+export const DEDICATED_MACHINES = {
+  gex44: {
+    description: "Hetzner GEX44 (Intel Core i5-13500, 64 GiB, RTX 4000 SFF Ada 20 GB)",
+    cores: 20,
+    ramMiB: 65536,
+    gpus: ["rtx-4000-sff-ada"],
+  },
+  gex130: {
+    description: "Hetzner GEX130 (Intel Xeon Gold 5412U, 128 GiB, RTX 6000 Ada 48 GB)",
+    cores: 48,
+    ramMiB: 131072,
+    gpus: ["rtx-6000-ada"],
+  },
+} as const satisfies Record<string, MachineModel>;
+
+export type DedicatedMachineId = keyof typeof DEDICATED_MACHINES;
+
+/** Hetzner Cloud server types (x86_64; the worker images are amd64). No GPUs. */
+export const HCLOUD_SERVER_TYPES = {
+  ccx13: { description: "Hetzner Cloud CCX13 (dedicated vCPU)", cores: 2, ramMiB: 8192, gpus: [] },
+  ccx23: { description: "Hetzner Cloud CCX23 (dedicated vCPU)", cores: 4, ramMiB: 16384, gpus: [] },
+  ccx33: { description: "Hetzner Cloud CCX33 (dedicated vCPU)", cores: 8, ramMiB: 32768, gpus: [] },
+  ccx43: { description: "Hetzner Cloud CCX43 (dedicated vCPU)", cores: 16, ramMiB: 65536, gpus: [] },
+  ccx53: { description: "Hetzner Cloud CCX53 (dedicated vCPU)", cores: 32, ramMiB: 131072, gpus: [] },
+  ccx63: { description: "Hetzner Cloud CCX63 (dedicated vCPU)", cores: 48, ramMiB: 196608, gpus: [] },
+  cpx11: { description: "Hetzner Cloud CPX11 (shared AMD vCPU)", cores: 2, ramMiB: 2048, gpus: [] },
+  cpx21: { description: "Hetzner Cloud CPX21 (shared AMD vCPU)", cores: 3, ramMiB: 4096, gpus: [] },
+  cpx31: { description: "Hetzner Cloud CPX31 (shared AMD vCPU)", cores: 4, ramMiB: 8192, gpus: [] },
+  cpx41: { description: "Hetzner Cloud CPX41 (shared AMD vCPU)", cores: 8, ramMiB: 16384, gpus: [] },
+  cpx51: { description: "Hetzner Cloud CPX51 (shared AMD vCPU)", cores: 16, ramMiB: 32768, gpus: [] },
+  cx22: { description: "Hetzner Cloud CX22 (shared Intel vCPU)", cores: 2, ramMiB: 4096, gpus: [] },
+  cx32: { description: "Hetzner Cloud CX32 (shared Intel vCPU)", cores: 4, ramMiB: 8192, gpus: [] },
+  cx42: { description: "Hetzner Cloud CX42 (shared Intel vCPU)", cores: 8, ramMiB: 16384, gpus: [] },
+  cx52: { description: "Hetzner Cloud CX52 (shared Intel vCPU)", cores: 16, ramMiB: 32768, gpus: [] },
+} as const satisfies Record<string, MachineModel>;
+
+export type HcloudServerTypeId = keyof typeof HCLOUD_SERVER_TYPES;
+
+export function isGpuModelId(id: string): id is GpuModelId {
+  return Object.prototype.hasOwnProperty.call(GPU_MODELS, id);
+}
+
+export function isDedicatedMachineId(id: string): id is DedicatedMachineId {
+  return Object.prototype.hasOwnProperty.call(DEDICATED_MACHINES, id);
+}
+
+export function isHcloudServerTypeId(id: string): id is HcloudServerTypeId {
+  return Object.prototype.hasOwnProperty.call(HCLOUD_SERVER_TYPES, id);
+}
+
+/** First compute capability of each rule the planner applies; named so messages can cite them. */
+export const COMPUTE = {
+  /** Volta: MPS per-client memory and thread limits, 48 clients per GPU. */
+  volta: 7.0,
+  /** Turing: NVIDIA's open kernel modules. */
+  turing: 7.5,
+} as const;
+
+/** The last driver branch that supports Pascal and Volta GPUs. */
+export const LAST_BRANCH_FOR_PRE_TURING = 580;
+
+/** MPS clients per GPU: 16 before Volta, 48 from Volta on (NVIDIA MPS documentation). */
+export function mpsClientCap(computeCapability: number): number {
+  return computeCapability >= COMPUTE.volta ? 48 : 16;
+}

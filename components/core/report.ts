@@ -1,0 +1,87 @@
+// What `npm run plan` prints: a table per host for people, and a stable JSON shape for tools.
+// Pure: returns text and data, the caller prints.
+
+import type { Diagnostic } from "./diagnostics";
+import type { PipelineResult } from "./pipeline";
+import type { HostPlan } from "./planner";
+
+export interface PlanJson {
+  hosts: {
+    name: string;
+    kind: HostPlan["kind"];
+    machine: string;
+    cpu: { cores: number; threads: number; reserved: number };
+    ramMiB: { total: number; used: number; reserved: number };
+    gpus: { index: number; model: string; computeCapability: number; vramMiB: number; usedMiB: number; mps: boolean }[];
+    workers: { service: string; replica: number; threads: number; device: "cuda" | "cpu"; gpu: number | null }[];
+    nvidia: HostPlan["nvidia"];
+  }[];
+  errors: { host: string | null; path: string; message: string }[];
+  warnings: { host: string | null; path: string; message: string }[];
+}
+
+export function planJson(result: PipelineResult): PlanJson {
+  const diagnostic = (d: Diagnostic): PlanJson["errors"][number] => ({ host: d.host, path: d.path, message: d.message });
+  return {
+    hosts: result.plan.hosts.map((h) => ({
+      name: h.name,
+      kind: h.kind,
+      machine: h.machine,
+      cpu: { cores: h.cpu.cores, threads: h.cpu.threads, reserved: h.cpu.reserved },
+      ramMiB: { total: h.ramMiB.total, used: h.ramMiB.used, reserved: h.ramMiB.reserved },
+      gpus: h.gpus.map((g) => ({ index: g.index, model: g.model, computeCapability: g.computeCapability, vramMiB: g.vramMiB, usedMiB: g.usedMiB, mps: g.mps })),
+      workers: h.workers.map((w) => ({ service: w.service, replica: w.replica, threads: w.threads, device: w.device, gpu: w.gpu })),
+      nvidia: h.nvidia,
+    })),
+    errors: result.errors.map(diagnostic),
+    warnings: result.warnings.map(diagnostic),
+  };
+}
+
+export function planTable(result: PipelineResult): string {
+  const lines: string[] = [];
+  for (const host of result.plan.hosts) {
+    lines.push(`${host.name}  (${host.kind === "hcloud" ? "Hetzner Cloud" : "ssh"})  ${host.machine}`);
+    lines.push(row("CPU", `${host.cpu.threads}/${host.cpu.usable} threads  (${host.cpu.cores} cores, ${host.cpu.reserved} reserved)`));
+    lines.push(row("RAM", `${mib(host.ramMiB.used)}/${mib(host.ramMiB.total - host.ramMiB.reserved)}  (${mib(host.ramMiB.total)}, ${mib(host.ramMiB.reserved)} reserved)`));
+    for (const gpu of host.gpus) {
+      const mps = gpu.mps ? (gpu.mpsLimits ? "MPS on, per-client limits" : "MPS on, no limits (pre-Volta)") : "MPS off";
+      lines.push(row(`GPU ${gpu.index}`, `${gpu.name}  cc ${gpu.computeCapability.toFixed(1)}  VRAM ${mib(gpu.usedMiB)}/${mib(gpu.vramMiB - gpu.reservedMiB)}  ${gpu.clients} workers  ${mps}`));
+    }
+    if (host.nvidia.driver !== "none") {
+      lines.push(row("driver", host.nvidia.driver === "managed" ? `managed, branch ${host.nvidia.branch}, ${host.nvidia.modules} modules` : host.nvidia.driver));
+    }
+    const groups = new Map<string, { count: number; threads: number; device: string; gpus: Set<string> }>();
+    for (const w of host.workers) {
+      const key = `${w.service}/${w.threads}`;
+      const group = groups.get(key) ?? { count: 0, threads: w.threads, device: w.device, gpus: new Set<string>() };
+      group.count++;
+      group.gpus.add(w.gpu === null ? "CPU" : `GPU ${w.gpu}`);
+      groups.set(key, group);
+    }
+    let label = "workers";
+    if (groups.size === 0) lines.push(row(label, "none"));
+    for (const [key, g] of groups) {
+      lines.push(row(label, `${key.split("/")[0]} × ${g.count}  × ${g.threads} threads  ${g.device} → ${[...g.gpus].join(", ")}`));
+      label = "";
+    }
+    lines.push("");
+  }
+  for (const d of result.errors) lines.push(`✗ ${where(d)}${d.message}`);
+  for (const d of result.warnings) lines.push(`! ${where(d)}${d.message}`);
+  const summary = `${result.plan.hosts.length} host${result.plan.hosts.length === 1 ? "" : "s"} planned, ${result.plan.hosts.reduce((n, h) => n + h.workers.length, 0)} workers; ${result.errors.length} error${result.errors.length === 1 ? "" : "s"}, ${result.warnings.length} warning${result.warnings.length === 1 ? "" : "s"}`;
+  lines.push(summary);
+  return lines.join("\n");
+}
+
+function where(d: Diagnostic): string {
+  return d.path === "" ? "" : `${d.path}: `;
+}
+
+function row(label: string, text: string): string {
+  return `  ${label.padEnd(8)} ${text}`;
+}
+
+function mib(value: number): string {
+  return value >= 10240 ? `${(value / 1024).toFixed(1)} GiB` : `${value} MiB`;
+}
