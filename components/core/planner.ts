@@ -152,7 +152,8 @@ function planHost(name: string, host: HostSpec, input: PlannerInput, out: Diagno
   const demands: Demand[] = [];
   for (const [service, worker] of Object.entries(host.workers)) {
     const spec = input.services[service];
-    if (spec === undefined) continue;
+    // replicas: 0 drains a service from a host; nothing of it runs there, so nothing to check.
+    if (spec === undefined || worker.replicas === 0) continue;
     const threads = worker.threads ?? spec.threads ?? input.defaults.threads;
     if (threads > THREADS_KNEE) {
       out.warning(

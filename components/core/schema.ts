@@ -7,7 +7,7 @@
 // names the key. Components resolve it with `config.requireSecret(key)`, which keeps it a secret.
 
 import { z } from "zod";
-import { DiagnosticList, didYouMean, type Diagnostic, type PathSegment } from "./diagnostics";
+import { closestName, DiagnosticList, didYouMean, type Diagnostic, type PathSegment } from "./diagnostics";
 
 /** The project namespace of every config key: `gpu-fleet:hosts`. */
 export const CONFIG_NAMESPACE = "gpu-fleet";
@@ -307,7 +307,23 @@ function parseSection<S extends z.ZodType>(
   }
   const result = schema.safeParse(value, { reportInput: true });
   if (result.success) return result.data;
-  for (const issue of result.error.issues) reportIssue(schema, issue, path, out);
+  const issues = result.error.issues;
+  // `replica:` for `replicas:` is one mistake: report the unknown key with its suggestion, not
+  // also the key it should have been as missing.
+  const explained = new Set<string>();
+  for (const issue of issues) {
+    if (issue.code !== "unrecognized_keys") continue;
+    const known = objectKeysAt(schema, issue.path.map(pathSegment));
+    for (const key of issue.keys) {
+      const suggestion = closestName(key, known);
+      if (suggestion !== undefined) explained.add(JSON.stringify([...issue.path.map(pathSegment), suggestion]));
+    }
+  }
+  for (const issue of issues) {
+    const isMissing = issue.input === undefined && (issue.code === "invalid_type" || issue.code === "invalid_union");
+    if (isMissing && explained.has(JSON.stringify(issue.path.map(pathSegment)))) continue;
+    reportIssue(schema, issue, path, out);
+  }
   return undefined;
 }
 
@@ -443,7 +459,7 @@ interface ZodIssueLike {
 }
 
 function reportIssue(schema: z.ZodType, issue: ZodIssueLike, prefix: PathSegment[], out: DiagnosticList): void {
-  const relative = issue.path.map((p) => (typeof p === "number" ? p : String(p)));
+  const relative = issue.path.map(pathSegment);
   const path = [...prefix, ...relative];
   switch (issue.code) {
     case "unrecognized_keys": {
@@ -453,6 +469,9 @@ function reportIssue(schema: z.ZodType, issue: ZodIssueLike, prefix: PathSegment
       }
       return;
     }
+    case "invalid_union":
+      out.error(path, issue.input === undefined ? `missing: add it (${issue.message}).` : `${issue.message}, got ${describeInput(issue.input)}.`);
+      return;
     case "invalid_type":
       if (issue.input === undefined) {
         out.error(path, `missing: add it (${describeExpected(issue.expected)}).`);
@@ -475,6 +494,10 @@ function reportIssue(schema: z.ZodType, issue: ZodIssueLike, prefix: PathSegment
     default:
       out.error(path, issue.message.endsWith(".") ? issue.message : `${issue.message}.`);
   }
+}
+
+function pathSegment(p: PropertyKey): PathSegment {
+  return typeof p === "number" ? p : String(p);
 }
 
 function describeExpected(expected: string | undefined): string {

@@ -53,27 +53,28 @@ export function parseStackFile(text: string, fileName: string): StackFile {
       values[key] = SECRET_PLACEHOLDER;
       continue;
     }
-    rejectNestedSecrets(value, [key], out);
-    values[key] = value;
+    values[key] = scrubNestedSecrets(value, [key], out);
   }
   return { document: { values, secretKeys }, providerKeys, diagnostics: out.all };
 }
 
 /**
  * A value encrypted inside a larger key (`pulumi config set --secret --path services.x.env.Y`) is
- * revealed to the program as part of a plain object: the program cannot keep it secret. Refuse it.
+ * revealed to the program as part of a plain object: the program cannot keep it secret. Refuse it,
+ * and return the value with such leaves replaced by the placeholder.
  */
-function rejectNestedSecrets(value: unknown, path: PathSegment[], out: DiagnosticList): void {
+function scrubNestedSecrets(value: unknown, path: PathSegment[], out: DiagnosticList): unknown {
   if (isSecure(value)) {
     const suggested = String(path[path.length - 1]).toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
     out.error(
       path,
       `is encrypted inside ${CONFIG_NAMESPACE}:${path[0]}; Pulumi only keeps whole keys secret, so the program would see it as plain text. Move it to its own key: \`pulumi config set --secret ${suggested} ...\`, and write { secret: ${suggested} } at ${formatPath(path)}.`,
     );
-    return;
+    return SECRET_PLACEHOLDER;
   }
-  if (Array.isArray(value)) value.forEach((item, i) => rejectNestedSecrets(item, [...path, i], out));
-  else if (isMap(value)) for (const [k, v] of Object.entries(value)) rejectNestedSecrets(v, [...path, k], out);
+  if (Array.isArray(value)) return value.map((item, i) => scrubNestedSecrets(item, [...path, i], out));
+  if (isMap(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, scrubNestedSecrets(v, [...path, k], out)]));
+  return value;
 }
 
 function isSecure(value: unknown): boolean {

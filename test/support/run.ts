@@ -1,0 +1,25 @@
+// Runs a project CLI the way a user does (`npm run <tool> -- ...`), without npm in between.
+
+import { spawnSync } from "node:child_process";
+import { resolve } from "node:path";
+
+export const REPO_ROOT = resolve(__dirname, "..", "..");
+
+export interface RunResult {
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export function runTool(script: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): RunResult {
+  const result = spawnSync(process.execPath, ["--import", "tsx", resolve(REPO_ROOT, script), ...args], {
+    cwd: REPO_ROOT,
+    encoding: "utf8",
+    env: { ...process.env, ...env },
+    timeout: 120_000,
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** A Node stack trace line: what users must never see. */
+export const STACK_TRACE = /^\s+at .+\(.+:\d+:\d+\)$/m;
