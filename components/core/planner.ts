@@ -57,6 +57,8 @@ export interface WorkerPlan {
   readonly ramMiB: number;
   /** Whether the worker is an MPS client (pipe mount, host IPC). */
   readonly mps: boolean;
+  /** Cores the worker is pinned to (`2-3`), or null when the host does not pin. */
+  readonly cpuSet: string | null;
   /** UID the container runs as; null keeps the image's user. */
   readonly user: number | null;
   /** Worker-contract and service env, no secrets. */
@@ -67,6 +69,11 @@ export interface WorkerPlan {
   readonly healthcheck: HealthcheckSpec | null;
   readonly stopSignal: string;
   readonly drainSeconds: number;
+  /**
+   * The worker (fleet-unique name) whose replacement this one waits for in a rollout, or null for
+   * the first of its lane. See planRollout.
+   */
+  readonly rolloutAfter: string | null;
 }
 
 export interface HostPlan {
@@ -101,7 +108,35 @@ export function planFleet(input: PlannerInput): FleetPlan {
     const plan = planHost(name, host, input, out);
     if (plan !== undefined) hosts.push(plan);
   }
-  return { hosts, diagnostics: out.all };
+  return { hosts: planRollout(hosts, input, out), diagnostics: out.all };
+}
+
+/**
+ * Rollout lanes. Containers are replaced delete-before-replace (old drains and stops, then new
+ * starts), so two versions never share a GPU's memory. To keep capacity, each service's workers
+ * across the fleet are split into `maxUnavailable` lanes; within a lane each worker waits for the
+ * previous one (dependsOn), so at most that many workers of a service are down at once. Lanes
+ * interleave hosts: replica 1 of every host first, then replica 2, so a lane moves host to host.
+ */
+function planRollout(hosts: HostPlan[], input: PlannerInput, out: DiagnosticList): HostPlan[] {
+  const after = new Map<string, string>();
+  const services = [...new Set(hosts.flatMap((h) => h.workers.map((w) => w.service)))];
+  for (const service of services) {
+    const workers = hosts
+      .flatMap((h, hostIndex) => h.workers.filter((w) => w.service === service).map((w) => ({ w, hostIndex })))
+      .sort((a, b) => a.w.replica - b.w.replica || a.hostIndex - b.hostIndex)
+      .map(({ w }) => w);
+    const spec = input.services[service];
+    const lanes = Math.max(1, Math.min(spec?.maxUnavailable ?? Math.floor(workers.length / 4), workers.length));
+    // A service with one worker in the fleet necessarily stops while it is replaced (docs/rollouts.md).
+    if (workers.length > 1 && spec?.maxUnavailable !== undefined && spec.maxUnavailable >= workers.length) {
+      out.error(["services", service, "maxUnavailable"], `is ${spec.maxUnavailable}, but ${service} has ${workers.length} workers: a rollout could stop all of them. Set it to at most ${workers.length - 1}.`);
+    }
+    workers.forEach((worker, i) => {
+      if (i >= lanes) after.set(worker.name, workers[i - lanes].name);
+    });
+  }
+  return hosts.map((h) => ({ ...h, workers: h.workers.map((w) => ({ ...w, rolloutAfter: after.get(w.name) ?? null })) }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -265,11 +300,15 @@ function planHost(name: string, host: HostSpec, input: PlannerInput, out: Diagno
   const mpsGpus = gpus.filter((g) => g.mps).map((g) => g.index);
   const defaultPinnedMemLimitMiB: Record<number, number> = {};
   const workers: WorkerPlan[] = [];
+  // With pinCpus, each worker gets its own consecutive cores after the reserved ones.
+  let nextCore = reserved.cores;
   for (const demand of demands) {
     const assigned = placements.get(demand.service) ?? [];
     assigned.forEach((gpu, i) => {
       const gpuPlan = gpu === null ? undefined : gpus[gpu];
-      workers.push(workerPlan(name, demand, i + 1, gpu, gpuPlan));
+      const cpuSet = host.pinCpus ? coreRange(nextCore, demand.threads) : null;
+      nextCore += demand.threads;
+      workers.push(workerPlan(name, demand, i + 1, gpu, gpuPlan, cpuSet));
       if (gpuPlan?.mpsLimits && demand.spec.vramMiB !== undefined) {
         defaultPinnedMemLimitMiB[gpuPlan.index] = Math.max(defaultPinnedMemLimitMiB[gpuPlan.index] ?? 0, demand.spec.vramMiB);
       }
@@ -295,7 +334,11 @@ function planHost(name: string, host: HostSpec, input: PlannerInput, out: Diagno
   };
 }
 
-function workerPlan(host: string, demand: Demand, replica: number, gpu: number | null, gpuPlan: GpuPlan | undefined): WorkerPlan {
+function coreRange(first: number, count: number): string {
+  return count === 1 ? String(first) : `${first}-${first + count - 1}`;
+}
+
+function workerPlan(host: string, demand: Demand, replica: number, gpu: number | null, gpuPlan: GpuPlan | undefined, cpuSet: string | null): WorkerPlan {
   const { spec, service, threads } = demand;
   const name = `${host}-${service}-${replica}`;
   const mps = gpuPlan?.mps ?? false;
@@ -334,6 +377,7 @@ function workerPlan(host: string, demand: Demand, replica: number, gpu: number |
     vramMiB: spec.device === "cuda" ? (spec.vramMiB ?? null) : null,
     ramMiB: spec.ramMiB,
     mps,
+    cpuSet,
     // MPS clients of one GPU must share a uid: make it explicit so the image cannot change it.
     user: spec.user ?? (mps ? 0 : null),
     env,
@@ -342,6 +386,7 @@ function workerPlan(host: string, demand: Demand, replica: number, gpu: number |
     healthcheck: spec.healthcheck ?? null,
     stopSignal: spec.stopSignal,
     drainSeconds: spec.drainSeconds,
+    rolloutAfter: null,
   };
 }
 

@@ -146,6 +146,8 @@ const ServiceSchema = z.strictObject({
   stopSignal: z.string().regex(/^SIG[A-Z0-9]+$/, "must be a signal name such as SIGTERM").default("SIGTERM"),
   command: z.array(z.string()).optional(),
   env: z.record(z.string(), EnvValue).default({}),
+  /** How many of the service's workers a rollout may replace at once, fleet-wide. Default: a quarter, at least 1. */
+  maxUnavailable: z.int().min(1).optional(),
 });
 
 const SshEndpointShape = {
@@ -204,6 +206,8 @@ const HostSchema = z
       })
       .optional(),
     mps: z.enum(["auto", "on", "off"]).default("auto"),
+    /** Pin each worker to its own cores (after the reserved ones), so workers do not share cores. */
+    pinCpus: z.boolean().default(false),
     reserve: ReserveSchema.optional(),
     workers: z.record(z.string(), HostWorkerSchema).default({}),
   })

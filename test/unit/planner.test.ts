@@ -313,6 +313,45 @@ describe("worker contract", () => {
   });
 });
 
+describe("rollout lanes", () => {
+  it("chains each service's workers fleet-wide into maxUnavailable lanes, replica 1 of every host first", () => {
+    const result = plan({
+      a: box({ cpu: { cores: 64 }, ramMiB: 65536, workers: { "kokoro-cpu": { replicas: 4 } } }),
+      b: box({ cpu: { cores: 64 }, ramMiB: 65536, workers: { "kokoro-cpu": { replicas: 4 } } }),
+    });
+    assert.deepEqual(result.errors, []);
+    const after = Object.fromEntries(result.plan.hosts.flatMap((h) => h.workers.map((w) => [w.name, w.rolloutAfter])));
+    // 8 workers: a quarter, 2 lanes. Order a-1, b-1, a-2, b-2, ... so each lane alternates hosts.
+    assert.deepEqual(after, {
+      "a-kokoro-cpu-1": null,
+      "b-kokoro-cpu-1": null,
+      "a-kokoro-cpu-2": "a-kokoro-cpu-1",
+      "b-kokoro-cpu-2": "b-kokoro-cpu-1",
+      "a-kokoro-cpu-3": "a-kokoro-cpu-2",
+      "b-kokoro-cpu-3": "b-kokoro-cpu-2",
+      "a-kokoro-cpu-4": "a-kokoro-cpu-3",
+      "b-kokoro-cpu-4": "b-kokoro-cpu-3",
+    });
+  });
+
+  it("takes maxUnavailable from the service and refuses one that could stop every worker", () => {
+    const three = plan({ a: box({ workers: { "kokoro-cpu": { replicas: 3 } } }) }, { "kokoro-cpu": { image: "x/k:1", device: "cpu", ramMiB: 100, maxUnavailable: 2 } });
+    assert.deepEqual(host(three, "a").workers.map((w) => w.rolloutAfter), [null, null, "a-kokoro-cpu-1"]);
+    const error = onlyError(plan({ a: box({ workers: { "kokoro-cpu": { replicas: 2 } } }) }, { "kokoro-cpu": { image: "x/k:1", device: "cpu", ramMiB: 100, maxUnavailable: 2 } }));
+    assert.equal(error.path, "services.kokoro-cpu.maxUnavailable");
+    assert.match(error.message, /could stop all of them\. Set it to at most 1\./);
+  });
+});
+
+describe("CPU pinning", () => {
+  it("pins each worker to its own cores after the reserved ones when the host asks", () => {
+    const pinned = host(plan({ a: box({ pinCpus: true, workers: { "kokoro-cpu": { replicas: 2 }, other: { replicas: 1 } } }) }, { other: { image: "x/o:1", device: "cpu", ramMiB: 100, threads: 1 } }), "a");
+    assert.deepEqual(pinned.workers.map((w) => w.cpuSet), ["1-2", "3-4", "5"]);
+    const free = host(plan({ a: box({ workers: { "kokoro-cpu": { replicas: 2 } } }) }), "a");
+    assert.deepEqual(free.workers.map((w) => w.cpuSet), [null, null]);
+  });
+});
+
 describe("many mistakes", () => {
   it("lists every error across hosts and services, each with host and path", () => {
     const result = plan(

@@ -1,0 +1,151 @@
+// HostSetup: runs a host's roles over SSH, in order, as remote commands. The role steps and their
+// parameters come from the pure role planner; this component only maps them to resources.
+
+import { createHash } from "node:crypto";
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import type { HostPlan } from "./core/planner";
+import { roleFingerprint, shellEnv, shellQuote, type RoleName, type RoleStep } from "./core/roles";
+
+/** How Pulumi reaches a host over SSH. */
+export type SshConnection = command.types.input.remote.ConnectionArgs;
+
+export interface HostSetupArgs {
+  readonly plan: HostPlan;
+  readonly steps: readonly RoleStep[];
+  /** Contents of scripts/roles by file name, for fingerprints. */
+  readonly scripts: Readonly<Record<string, string>>;
+  /** The scripts/roles folder, copied to the host before the first role. */
+  readonly rolesArchive: pulumi.asset.Archive;
+  /** SSH user on the host; roles run through `sudo -n` unless it is root. */
+  readonly sshUser: string;
+  /** By public address (SSH hosts before they join the tailnet); absent for hosts enrolled at boot. */
+  readonly addressConnection?: pulumi.Input<SshConnection>;
+  /** By tailnet name, once the host is on the tailnet. */
+  readonly tailnetConnection: pulumi.Input<SshConnection>;
+  /** The host's Tailscale auth key (secret); only the tailscale role reads it, on stdin. */
+  readonly authKey: pulumi.Input<string>;
+  /** Local script that waits for a rebooted host, run on the Pulumi runner. */
+  readonly awaitRebootScript: string;
+  /** Resources the first role waits for (the server of an hcloud host). */
+  readonly dependsOn?: pulumi.Input<pulumi.Resource>[];
+  /** The hcloud server: when it is deleted, undo commands have nothing left to undo. */
+  readonly deletedWith?: pulumi.Resource;
+}
+
+/** Where the roles live on the host: under the SSH user's home, never a world-writable path. */
+export function remoteRolesDir(sshUser: string): string {
+  return `${sshUser === "root" ? "/root" : `/home/${sshUser}`}/.gpu-fleet/roles`;
+}
+
+export class HostSetup extends pulumi.ComponentResource {
+  /** The last role of each kind, for resources that must start after it (containers). */
+  public readonly roles: Readonly<Partial<Record<RoleName, command.remote.Command>>>;
+  /** The final role (verify): the host is ready for workers. */
+  public readonly ready: pulumi.Resource;
+
+  constructor(name: string, args: HostSetupArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("gpu-fleet:index:HostSetup", name, {}, opts);
+    const dir = remoteRolesDir(args.sshUser);
+    const sudo = args.sshUser === "root" ? "" : "sudo -n ";
+    const connectionFor = (via: RoleStep["via"]): pulumi.Input<SshConnection> =>
+      via === "address" && args.addressConnection !== undefined ? args.addressConnection : args.tailnetConnection;
+
+    // Copy the roles over each connection the roles use: after the host joins the tailnet, the
+    // tailnet copy is what later roles run. Re-copied when any script changes.
+    const rolesHash = fingerprintAll(args.scripts);
+    const copies = new Map<RoleStep["via"], command.remote.CopyToRemote>();
+    const copyFor = (via: RoleStep["via"], after: pulumi.Resource[]): command.remote.CopyToRemote => {
+      const existing = copies.get(via);
+      if (existing !== undefined) return existing;
+      const copy = new command.remote.CopyToRemote(
+        `${name}-roles-${via}`,
+        { connection: connectionFor(via), source: args.rolesArchive, remotePath: dir, triggers: [rolesHash] },
+        { parent: this, dependsOn: after, deletedWith: args.deletedWith },
+      );
+      copies.set(via, copy);
+      return copy;
+    };
+
+    const roles: Partial<Record<RoleName, command.remote.Command>> = {};
+    let previous: pulumi.Resource[] = [];
+    for (const step of args.steps) {
+      const copy = copyFor(step.via, step === args.steps[0] ? [] : previous);
+      const env = { FLEET_ROLE_FINGERPRINT: roleFingerprint(step, args.scripts), ...step.env };
+      const role = new command.remote.Command(
+        `${name}-${step.role}`,
+        {
+          connection: connectionFor(step.via),
+          create: `${sudo}env ${shellEnv(env)} bash ${shellQuote(`${dir}/${step.role}.sh`)}`,
+          delete: undoCommand(step, sudo, dir),
+          // The auth key goes on stdin only: never in the command text, the environment or a log.
+          stdin: step.authKeyOnStdin ? pulumi.secret(args.authKey) : undefined,
+          logging: step.authKeyOnStdin ? "none" : "stdoutAndStderr",
+          addPreviousOutputInEnv: false,
+        },
+        {
+          parent: this,
+          dependsOn: [...(step === args.steps[0] ? (args.dependsOn ?? []) : []), copy, ...previous],
+          deletedWith: args.deletedWith,
+        },
+      );
+      roles[step.role] = role;
+      previous = [role];
+      if (step.mayReboot) previous = [this.awaitReboot(name, step, role, args)];
+    }
+    this.roles = roles;
+    this.ready = previous[0] ?? this;
+    this.registerOutputs({ roles: Object.keys(roles) });
+  }
+
+  /**
+   * A role that schedules a reboot exits first (a synchronous reboot would fail its command); this
+   * waits on the Pulumi runner, over ssh, until the host answers with a new boot id.
+   */
+  private awaitReboot(name: string, step: RoleStep, role: command.remote.Command, args: HostSetupArgs): command.local.Command {
+    const connection = pulumi.output(args.tailnetConnection);
+    return new command.local.Command(
+      `${name}-${step.role}-reboot`,
+      {
+        create: `bash ${shellQuote(args.awaitRebootScript)}`,
+        environment: {
+          FLEET_HOST: args.plan.name,
+          // Empty unless the role said it scheduled a reboot: then the wait is a no-op.
+          FLEET_PREVIOUS_BOOT_ID: role.stdout.apply(rebootBootId),
+          FLEET_SSH_HOST: connection.host,
+          FLEET_SSH_PORT: connection.apply((c) => String(c.port ?? 22)),
+          FLEET_SSH_USER: connection.apply((c) => c.user ?? "root"),
+          FLEET_SSH_HOST_KEY: connection.apply((c) => c.hostKey ?? ""),
+        },
+        stdin: connection.apply((c) => c.privateKey ?? ""),
+        logging: "stdoutAndStderr",
+        addPreviousOutputInEnv: false,
+      },
+      { parent: this, dependsOn: [role], deletedWith: args.deletedWith },
+    );
+  }
+}
+
+/** `changed: ... reboot scheduled (boot id <id>)` → `<id>`; anything else → "". */
+export function rebootBootId(stdout: string): string {
+  const match = /reboot scheduled \(boot id ([0-9a-f-]{8,})\)/.exec(stdout);
+  return match?.[1] ?? "";
+}
+
+function undoCommand(step: RoleStep, sudo: string, dir: string): string | undefined {
+  switch (step.undo?.command) {
+    case "leave-tailnet":
+      // Logging out also deletes the node's key on the coordination server's side.
+      return `${sudo}sh -c 'command -v tailscale >/dev/null && tailscale logout || true'`;
+    case "stop-mps":
+      // The mps role itself, told to turn MPS off: stops the daemon and removes the unit.
+      return `${sudo}env ${shellEnv({ ...step.env, FLEET_MPS: "off" })} bash ${shellQuote(`${dir}/mps.sh`)}`;
+    default:
+      return undefined;
+  }
+}
+
+function fingerprintAll(scripts: Readonly<Record<string, string>>): string {
+  const entries = Object.keys(scripts).sort().map((file) => [file, scripts[file]]);
+  return createHash("sha256").update(JSON.stringify(entries)).digest("hex").slice(0, 16);
+}

@@ -1,0 +1,138 @@
+// Workers: the worker containers of one host, exactly as the planner placed them. A Docker provider
+// per host over ssh:// on the tailnet, images pulled on the host before any container is replaced,
+// one container per planned replica.
+
+import * as pulumi from "@pulumi/pulumi";
+import * as docker from "@pulumi/docker";
+import type { HostPlan, WorkerPlan } from "./core/planner";
+import type { SecretRef } from "./core/schema";
+
+export interface WorkersArgs {
+  readonly plan: HostPlan;
+  /** The fleet's name (project/stack), for labels. */
+  readonly fleet: string;
+  /** ssh:// address of the host's Docker daemon, by tailnet name. */
+  readonly dockerHost: pulumi.Input<string>;
+  /** Pinned host key (`ssh-ed25519 AAAA...`); without it, known_hosts accepts a new host once. */
+  readonly hostKey?: string;
+  /** REDIS_URL, a secret. */
+  readonly redisUrl: pulumi.Input<string>;
+  /** Resolves a service's secret env reference to a secret value. */
+  readonly secret: (ref: SecretRef) => pulumi.Input<string>;
+  /** The roles containers need first: docker, container-toolkit, mps. */
+  readonly dependsOn: pulumi.Input<pulumi.Resource>[];
+  /** Docker json-file log rotation per container. */
+  readonly logMaxSize?: string;
+  readonly logMaxFile?: number;
+}
+
+export class Workers extends pulumi.ComponentResource {
+  public readonly containers: docker.Container[];
+  public readonly provider: docker.Provider;
+
+  constructor(name: string, args: WorkersArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("gpu-fleet:index:Workers", name, {}, opts);
+    const { plan } = args;
+
+    this.provider = new docker.Provider(
+      `${name}-docker`,
+      { host: args.dockerHost, sshOpts: sshOptions(args.hostKey) },
+      { parent: this },
+    );
+    const inHost = { parent: this, provider: this.provider };
+
+    // One pull per image on the host. A new tag is a new RemoteImage, pulled before the containers
+    // that use it are replaced; keepLocally leaves the old image for a fast rollback.
+    const images = new Map<string, docker.RemoteImage>();
+    for (const image of [...new Set(plan.workers.map((w) => w.image))]) {
+      images.set(
+        image,
+        new docker.RemoteImage(`${name}-image-${imageSlug(image)}`, { name: image, keepLocally: true }, { ...inHost, dependsOn: args.dependsOn }),
+      );
+    }
+
+    this.containers = plan.workers.map((worker) => {
+      const image = images.get(worker.image);
+      if (image === undefined) throw new Error(`no image resource for ${worker.image}`);
+      return new docker.Container(
+        worker.name,
+        containerArgs(worker, image.imageId, args),
+        {
+          ...inHost,
+          dependsOn: [...args.dependsOn, image],
+          // Two versions of a worker never hold the same GPU's memory at once: the old container
+          // drains and stops before its replacement starts. See docs/rollouts.md.
+          deleteBeforeReplace: true,
+        },
+      );
+    });
+
+    this.registerOutputs({ containers: this.containers.map((c) => c.name) });
+  }
+}
+
+export function containerArgs(worker: WorkerPlan, image: pulumi.Input<string>, args: Pick<WorkersArgs, "fleet" | "plan" | "redisUrl" | "secret" | "logMaxSize" | "logMaxFile">): docker.ContainerArgs {
+  const plainEnv = Object.entries(worker.env).map(([key, value]) => `${key}=${value}`);
+  const secretEnv = Object.entries(worker.secretEnv).map(([key, ref]) => pulumi.interpolate`${key}=${args.secret(ref)}`);
+  const redis = pulumi.interpolate`REDIS_URL=${args.redisUrl}`;
+  return {
+    name: `${worker.service}-${worker.replica}`,
+    hostname: worker.name,
+    image,
+    // Secrets make the whole list secret in state and in diffs.
+    envs: pulumi.all([...plainEnv, redis, ...secretEnv]).apply((envs) => pulumi.secret(envs)),
+    command: worker.command === null ? undefined : [...worker.command],
+    restart: "unless-stopped",
+    init: true,
+    user: worker.user === null ? undefined : String(worker.user),
+    memory: worker.ramMiB,
+    cpuSet: worker.cpuSet ?? undefined,
+    deviceRequests:
+      worker.gpu === null ? undefined : [{ driver: "nvidia", deviceIds: [String(worker.gpu)], capabilities: ["gpu"] }],
+    // MPS clients reach the host's daemon through its pipe directory and share IPC with the host.
+    mounts: worker.mps ? [{ type: "bind", source: args.plan.mps.pipeDirectory, target: args.plan.mps.pipeDirectory }] : undefined,
+    ipcMode: worker.mps ? "host" : undefined,
+    healthcheck:
+      worker.healthcheck === null
+        ? undefined
+        : {
+            tests: typeof worker.healthcheck.test === "string" ? ["CMD-SHELL", worker.healthcheck.test] : [...worker.healthcheck.test],
+            interval: `${worker.healthcheck.intervalSeconds}s`,
+            timeout: `${worker.healthcheck.timeoutSeconds}s`,
+            retries: worker.healthcheck.retries,
+            startPeriod: `${worker.healthcheck.startPeriodSeconds}s`,
+          },
+    // With a health check, a new container counts as started only once healthy: a rollout moves on
+    // to the next worker only when this one works.
+    wait: worker.healthcheck !== null,
+    waitTimeout: worker.healthcheck === null ? undefined : worker.healthcheck.startPeriodSeconds + worker.healthcheck.intervalSeconds * (worker.healthcheck.retries + 1),
+    // Graceful drain: the worker gets its stop signal and drainSeconds to finish the job it holds.
+    stopSignal: worker.stopSignal,
+    stopTimeout: worker.drainSeconds,
+    destroyGraceSeconds: worker.drainSeconds,
+    logDriver: "json-file",
+    logOpts: { "max-size": args.logMaxSize ?? "50m", "max-file": String(args.logMaxFile ?? 5) },
+    labels: [
+      { label: "gpu-fleet.fleet", value: args.fleet },
+      { label: "gpu-fleet.host", value: args.plan.name },
+      { label: "gpu-fleet.service", value: worker.service },
+      { label: "gpu-fleet.replica", value: String(worker.replica) },
+      { label: "gpu-fleet.gpu", value: worker.gpu === null ? "cpu" : String(worker.gpu) },
+    ],
+  };
+}
+
+/**
+ * ssh options for the Docker provider: one shared connection per host (ControlMaster), so many
+ * containers do not exhaust sshd's MaxStartups; the pinned host key when there is one.
+ */
+export function sshOptions(hostKey: string | undefined): string[] {
+  const options = ["-o", "ControlMaster=auto", "-o", "ControlPath=~/.ssh/gpu-fleet-%C", "-o", "ControlPersist=120s", "-o", "BatchMode=yes"];
+  if (hostKey === undefined) return [...options, "-o", "StrictHostKeyChecking=accept-new"];
+  // The pinned key is the only key accepted, without touching the user's known_hosts.
+  return [...options, "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=/dev/null", "-o", `KnownHostsCommand=/bin/echo %H ${hostKey}`];
+}
+
+function imageSlug(image: string): string {
+  return image.replace(/^.*\//, "").replace(/[^a-zA-Z0-9]+/g, "-").toLowerCase();
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs on the Pulumi runner after a role that may have scheduled a reboot. When the role reported a
+# boot id (FLEET_PREVIOUS_BOOT_ID), waits until the host answers over ssh with a different one.
+# A reboot cannot be awaited on the host itself: it would end the command's own SSH session.
+#
+# Inputs: FLEET_HOST, FLEET_PREVIOUS_BOOT_ID (empty: nothing to wait for), FLEET_SSH_HOST,
+# FLEET_SSH_PORT, FLEET_SSH_USER, FLEET_SSH_HOST_KEY (empty: host key not pinned),
+# FLEET_TIMEOUT_SECONDS (default 900). The private key comes on stdin, never in argv.
+set -euo pipefail
+
+host=${FLEET_HOST:?FLEET_HOST is required}
+previous=${FLEET_PREVIOUS_BOOT_ID:-}
+timeout=${FLEET_TIMEOUT_SECONDS:-900}
+
+if [[ -z "$previous" ]]; then
+  cat >/dev/null # drain the key
+  echo "ok: no reboot scheduled on $host"
+  exit 0
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+umask 077
+cat >"$work/key"
+ssh_opts=(-i "$work/key" -p "${FLEET_SSH_PORT:-22}" -o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=5)
+if [[ -n "${FLEET_SSH_HOST_KEY:-}" ]]; then
+  printf '%s %s\n' "$FLEET_SSH_HOST" "$FLEET_SSH_HOST_KEY" >"$work/known_hosts"
+  ssh_opts+=(-o StrictHostKeyChecking=yes -o "UserKnownHostsFile=$work/known_hosts")
+else
+  # Like the SSH provider without hostKey: host keys are not checked. Pin hostKey to check them.
+  ssh_opts+=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR)
+fi
+
+deadline=$((SECONDS + timeout))
+while ((SECONDS < deadline)); do
+  current=$(ssh "${ssh_opts[@]}" "${FLEET_SSH_USER:-root}@${FLEET_SSH_HOST:?}" 'cat /proc/sys/kernel/random/boot_id' 2>/dev/null || true)
+  if [[ -n "$current" && "$current" != "$previous" ]]; then
+    echo "changed: $host rebooted (boot id $previous -> $current)"
+    exit 0
+  fi
+  sleep 5
+done
+echo "failed: await-reboot on $host: no new boot within ${timeout}s (boot id still $previous or host unreachable). hint: check the console of $host; the driver install may need attention (journalctl -b -1)." >&2
+exit 1
