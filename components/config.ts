@@ -7,11 +7,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as runtimeConfig from "@pulumi/pulumi/runtime/config";
 import { DiagnosticList, type Diagnostic } from "./core/diagnostics";
-import { CONFIG_NAMESPACE, type ConfigDocument, type SecretRef } from "./core/schema";
+import { CONFIG_NAMESPACE, MAP_KEYS, type ConfigDocument, type SecretRef } from "./core/schema";
 import { SECRET_PLACEHOLDER } from "./core/stack-file";
 
-/** Keys whose values are maps; every other key of ours is a string. */
-const OBJECT_KEYS = new Set(["redis", "tailnet", "defaults", "services", "hosts"]);
+const OBJECT_KEYS: ReadonlySet<string> = new Set(MAP_KEYS);
 
 export interface ProgramConfig {
   readonly document: ConfigDocument;

@@ -178,6 +178,16 @@ const HcloudSchema = z.strictObject({
   deleteProtection: z.boolean().default(false),
 });
 
+/** Fleet-wide settings for Hetzner Cloud hosts. */
+const HcloudFleetSchema = z.strictObject({
+  /** Public half of sshPrivateKey, installed on new servers: `ssh-ed25519 AAAA...`. */
+  sshPublicKey: z.string().regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,2}( .*)?$/, "must be an OpenSSH public key such as `ssh-ed25519 AAAA... you@host`"),
+  /** Admin networks allowed to reach SSH (TCP 22) from the internet; none by default: SSH goes over the tailnet. */
+  sshSourceCidrs: z.array(z.string().regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, "must be a CIDR such as 198.51.100.0/24")).default([]),
+  /** Open UDP 41641 inbound so Tailscale can connect directly through hard NAT. */
+  tailscaleUdp: z.boolean().default(false),
+});
+
 const GpuSchema = z.strictObject({
   model: z.string().min(1).optional(),
   vramMiB: Mib.optional(),
@@ -231,6 +241,7 @@ export type HostSpec = z.output<typeof HostSchema>;
 export type SshSpec = z.output<typeof SshSchema>;
 export type HcloudSpec = z.output<typeof HcloudSchema>;
 export type GpuSpec = z.output<typeof GpuSchema>;
+export type HcloudFleetSpec = z.output<typeof HcloudFleetSchema>;
 export type HostWorkerSpec = z.output<typeof HostWorkerSchema>;
 export type EnvValueSpec = z.output<typeof EnvValue>;
 
@@ -240,6 +251,8 @@ export interface FleetSpec {
   /** Default private key for SSH hosts and hcloud servers. */
   readonly sshPrivateKey?: SecretRef;
   readonly tailnet: TailnetSpec;
+  /** Present when the fleet has hcloud hosts. */
+  readonly hcloud?: HcloudFleetSpec;
   readonly defaults: DefaultsSpec;
   readonly services: Readonly<Record<string, ServiceSpec>>;
   readonly hosts: Readonly<Record<string, HostSpec>>;
@@ -262,7 +275,9 @@ const SECTIONS = {
   tailnet: TailnetSchema,
   defaults: DefaultsSchema,
 } as const;
-const KNOWN_KEYS = ["redis", "redisUrl", "sshPrivateKey", "tailnet", "defaults", "services", "hosts"] as const;
+/** Top-level keys whose values are maps; the others hold strings (secrets). */
+export const MAP_KEYS = ["redis", "tailnet", "hcloud", "defaults", "services", "hosts"] as const;
+const KNOWN_KEYS = [...MAP_KEYS, "redisUrl", "sshPrivateKey"] as const;
 
 // ---------------------------------------------------------------------------------------------
 
@@ -278,6 +293,12 @@ export function parseFleet(doc: ConfigDocument): ParseResult {
 
   const services = parseNamedEntries(ServiceSchema, values.services, "services", out, "service");
   const hosts = parseNamedEntries(HostSchema, values.hosts, "hosts", out, "host");
+  // Without sshPrivateKey, SSH authenticates with the runner's ssh-agent (SSH_AUTH_SOCK).
+  const hcloudHosts = Object.keys(hosts).filter((name) => hosts[name].hcloud !== undefined);
+  const hcloud = values.hcloud === undefined ? undefined : parseSection(HcloudFleetSchema, values.hcloud, ["hcloud"], out, "");
+  if (values.hcloud === undefined && hcloudHosts.length > 0) {
+    out.warning(["hcloud", "sshPublicKey"], `is not set: ${hcloudHosts.join(", ")} will get no SSH key from Hetzner, so roles can only reach them over Tailscale SSH. Add \`hcloud: { sshPublicKey: "ssh-ed25519 AAAA..." }\`, the public half of the key the runner uses.`);
+  }
 
   const referencedSecrets = new Set<string>();
   for (const [name, service] of Object.entries(services)) checkService(doc, name, service, referencedSecrets, out);
@@ -294,7 +315,7 @@ export function parseFleet(doc: ConfigDocument): ParseResult {
   const spec: FleetSpec | undefined =
     hasErrors || redis === undefined || tailnet === undefined || defaults === undefined || redisUrl === undefined
       ? undefined
-      : { redis, redisUrl, sshPrivateKey, tailnet, defaults, services, hosts };
+      : { redis, redisUrl, sshPrivateKey, tailnet, hcloud, defaults, services, hosts };
   return { spec, plannable, diagnostics: out.all };
 }
 

@@ -11,6 +11,7 @@ export function baseValues(): Values {
     redisUrl: SECRET_PLACEHOLDER,
     sshPrivateKey: SECRET_PLACEHOLDER,
     tailnet: { admins: ["group:ops"] },
+    hcloud: { sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample ops@fleet" },
     services: {
       kokoro: { image: "ghcr.io/example/kokoro-gpu:1.4.0", device: "cuda", threads: 2, vramMiB: 600, ramMiB: 2500 },
       "kokoro-cpu": { image: "ghcr.io/example/kokoro-cpu:1.4.0", device: "cpu", threads: 2, ramMiB: 2500 },

@@ -53,6 +53,9 @@ describe("stack config schema", () => {
     assert.deepEqual(file.diagnostics, []);
     const result = planConfig(file.document);
     assert.deepEqual(result.errors, []);
+    // Accepted, with two warnings that say what to add or accept: no hcloud.sshPublicKey for the
+    // hcloud host, and MPS chosen by auto on a Pascal GPU, which has no per-client limits.
+    assert.deepEqual(result.warnings.map((w) => w.path), ["hcloud.sshPublicKey", "hosts.gtx1080-box.mps"]);
     assert.ok(result.spec);
     assert.deepEqual(Object.keys(result.spec.hosts), ["gex44-1", "gtx1080-box", "cpu-1"]);
     assert.deepEqual(result.spec.redisUrl, { secret: "redisUrl" });
