@@ -128,7 +128,7 @@ export class HostSetup extends pulumi.ComponentResource {
 
 /** `changed: ... reboot scheduled (boot id <id>)` → `<id>`; anything else → "". */
 export function rebootBootId(stdout: string): string {
-  const match = /reboot scheduled \(boot id ([0-9a-f-]{8,})\)/.exec(stdout);
+  const match = /reboot scheduled[^(\n]*\(boot id ([0-9a-f-]{8,})\)/.exec(stdout);
   return match?.[1] ?? "";
 }
 

@@ -1,0 +1,327 @@
+// A mock Pulumi engine: records every resource the program registers and answers with deterministic
+// ids and outputs. `npm run synth` runs the real program on it; the component tests use it too.
+//
+//   const mocks = installPulumiMocks({ config: { "gpu-fleet:stackName": "x" }, secretKeys: [...] });
+//   const { Tailnet } = await import("../../components/Tailnet");   // import AFTER installPulumiMocks
+//   const t = new Tailnet("t", args);
+//   await mocks.settle();                                          // every registration has reached the mock
+//   mocks.ofType("tailscale:index/tailnetKey:TailnetKey")          // what was registered, with inputs and parent
+//   await resolveOutput(t.authKeys.a)                               // { value, secret }
+//
+// Mocks are process-wide (node --test runs each test file in its own process). A module that creates
+// resources when it is imported must be imported after installPulumiMocks: use `await import()` inside a
+// test or `before`, not a static import. Config must be set before the code that reads it runs.
+//
+// Two things the engine does and the plain mocks do not, emulated here: a resource's
+// `additionalSecretOutputs` come back as secrets (so `isSecret` on e.g. TailnetKey.key is what it would be
+// in a real deployment), and each record knows its parent's URN and its dependencies' URNs.
+// Not emulated: transforms and resource hooks (they never run under mocks), provider-side defaults and
+// validation (a mock accepts any input), and unknowns (outputs are known unless `preview` is set).
+
+import * as pulumi from "@pulumi/pulumi";
+
+/** One resource as the mock saw it. */
+export interface RecordedResource {
+  /** Type token, e.g. `tailscale:index/tailnetKey:TailnetKey`, or the component's own token. */
+  readonly type: string;
+  /** Logical name. */
+  readonly name: string;
+  /** Inputs as the provider would receive them: Outputs resolved, secrets still marked (see isSecretValue). */
+  readonly inputs: Record<string, unknown>;
+  /** False for component resources. */
+  readonly custom: boolean;
+  /** The id the mock returned (custom resources). */
+  readonly id: string | undefined;
+  /** Provider reference, when one was passed explicitly. */
+  readonly provider: string | undefined;
+  /** The parent's URN, or undefined for a resource without parent (the stack in a real run). */
+  readonly parentUrn: string | undefined;
+  /** The `replacementTrigger` resource option, as JSON (undefined when not set). */
+  readonly replacementTrigger: unknown;
+  /** The `ignoreChanges` resource option. */
+  readonly ignoreChanges: readonly string[];
+  /** The `deleteBeforeReplace` resource option. */
+  readonly deleteBeforeReplace: boolean;
+  /** URNs this resource depends on: its `dependsOn` and the resources its inputs came from. */
+  readonly dependencies: readonly string[];
+  /** This resource's URN, set once the registration has completed. */
+  urn: string | undefined;
+}
+
+/** State (outputs) a mocked resource returns, given what was registered. Returning undefined keeps the default. */
+export type OutputsFor = (args: pulumi.runtime.MockResourceArgs) => Record<string, unknown> | undefined;
+
+export interface PulumiMockOptions {
+  /** Defaults to "gpu-fleet". */
+  project?: string;
+  /** Defaults to "test". */
+  stack?: string;
+  /** Run as a preview (`pulumi preview`). Defaults to false. */
+  preview?: boolean;
+  /** Config values by full key (`project:key`, `tailscale:tailnet`, ...), as `pulumi config` would hold them. */
+  config?: Record<string, string>;
+  /** Keys of `config` that are secret. */
+  secretKeys?: string[];
+  /** Extra outputs by type token, on top of the echoed inputs and the built-in defaults. */
+  outputs?: Record<string, OutputsFor>;
+  /** Answers for provider function calls (invokes) by token; unknown tokens answer with their inputs. */
+  calls?: Record<string, (args: pulumi.runtime.MockCallArgs) => Record<string, unknown>>;
+}
+
+export interface PulumiMocks {
+  /** Every resource registered so far, in registration order. */
+  readonly resources: readonly RecordedResource[];
+  /** Registered resources of one type token. */
+  ofType(type: string): RecordedResource[];
+  /** The single resource with this name; throws if there are none or several. */
+  named(name: string): RecordedResource;
+  /** The records of the resources this one depends on (dependsOn and input dependencies). */
+  dependenciesOf(resource: RecordedResource): RecordedResource[];
+  /** The record of a resource's parent, if it registered one. */
+  parentOf(resource: RecordedResource): RecordedResource | undefined;
+  /** Every function call (invoke) the program made. */
+  readonly calls: readonly pulumi.runtime.MockCallArgs[];
+  /**
+   * Resolves when registrations have stopped arriving: every resource the program has constructed so far
+   * has been registered and its URN assigned. Await it before asserting on `resources`.
+   */
+  settle(): Promise<void>;
+}
+
+/** Deterministic defaults for outputs the providers compute (beyond echoing inputs). */
+export const DEFAULT_OUTPUTS: Record<string, OutputsFor> = {
+  "tailscale:index/tailnetKey:TailnetKey": (args) => ({
+    key: `tskey-auth-mock-${args.name}`,
+    invalid: false,
+    createdAt: "2026-01-01T00:00:00Z",
+    expiresAt: "2026-01-02T00:00:00Z",
+    expiry: (args.inputs as { expiry?: number }).expiry ?? 7776000,
+  }),
+  "hcloud:index/server:Server": (args) => ({
+    ipv4Address: `192.0.2.${(hash(args.name) % 250) + 1}`,
+    ipv6Address: `2001:db8::${(hash(args.name) % 0xfff).toString(16)}`,
+    status: "running",
+  }),
+  "command:remote:Command": () => ({ stdout: "", stderr: "" }),
+  "command:local:Command": () => ({ stdout: "", stderr: "" }),
+  "docker:index/container:Container": () => ({ exitCode: 0 }),
+  "docker:index/remoteImage:RemoteImage": (args) => ({
+    repoDigest: `${String((args.inputs as { name?: string }).name ?? args.name)}@sha256:${"0".repeat(64)}`,
+  }),
+};
+
+/**
+ * The id a mocked custom resource gets: `<name>-id`, except Hetzner Cloud's, which are numeric there
+ * (firewall and network ids are passed on as numbers) and so are numeric here too.
+ */
+export function mockId(type: string, name: string): string {
+  return type.startsWith("hcloud:") ? String((hash(name) % 9_000_000) + 1_000_000) : `${name}-id`;
+}
+
+/** A small stable string hash (for deterministic fake addresses). */
+function hash(s: string): number {
+  let h = 0;
+  for (let i = 0; i < s.length; i++) h = (h * 31 + s.charCodeAt(i)) >>> 0;
+  return h;
+}
+
+/** The parts of the engine's RegisterResourceRequest this module reads. */
+interface RegisterRequest {
+  getParent(): string;
+  getDependenciesList(): string[];
+  getReplacementTrigger(): { toJavaScript(): unknown } | undefined;
+  getAdditionalsecretoutputsList(): string[];
+  getIgnorechangesList(): string[];
+  getDeletebeforereplace(): boolean;
+}
+interface RegisterResponse {
+  getUrn(): string;
+}
+type RegisterCallback = (err: Error | null, response: RegisterResponse | undefined) => void;
+interface PatchableMonitor {
+  registerResource(req: RegisterRequest, callback: RegisterCallback): unknown;
+}
+
+/** What registerResource knows and newResource does not; handed over synchronously (see below). */
+interface PendingRegistration {
+  parentUrn: string | undefined;
+  dependencies: string[];
+  replacementTrigger: unknown;
+  secretOutputs: string[];
+  ignoreChanges: string[];
+  deleteBeforeReplace: boolean;
+  record?: RecordedResource;
+}
+
+let installed: PulumiMocks | undefined;
+
+/**
+ * Installs the mocks (once per process; a second call throws, since Pulumi's runtime state is global) and
+ * sets the config. Call before importing modules that create resources.
+ */
+export function installPulumiMocks(options: PulumiMockOptions = {}): PulumiMocks {
+  if (installed !== undefined) throw new Error("installPulumiMocks: already installed in this process; share the returned object");
+  const project = options.project ?? "gpu-fleet";
+  const stack = options.stack ?? "test";
+  const resources: RecordedResource[] = [];
+  const calls: pulumi.runtime.MockCallArgs[] = [];
+  const outputs = { ...DEFAULT_OUTPUTS, ...options.outputs };
+  let pending: PendingRegistration | undefined;
+  let lastActivity = 0;
+
+  const mocks: pulumi.runtime.Mocks = {
+    newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
+      const context = pending;
+      pending = undefined;
+      lastActivity++;
+      const inputs = (args.inputs ?? {}) as Record<string, unknown>;
+      const custom = args.custom ?? true;
+      const id = custom ? (args.id ?? mockId(args.type, args.name)) : undefined;
+      const record: RecordedResource = {
+        type: args.type,
+        name: args.name,
+        inputs,
+        custom,
+        id,
+        provider: args.provider,
+        parentUrn: context?.parentUrn,
+        dependencies: context?.dependencies ?? [],
+        replacementTrigger: context?.replacementTrigger,
+        ignoreChanges: context?.ignoreChanges ?? [],
+        deleteBeforeReplace: context?.deleteBeforeReplace ?? false,
+        urn: undefined,
+      };
+      resources.push(record);
+      if (context !== undefined) context.record = record;
+
+      const state: Record<string, unknown> = { ...inputs, ...(outputs[args.type]?.(args) ?? {}) };
+      for (const key of context?.secretOutputs ?? []) {
+        if (key in state) state[key] = pulumi.secret(state[key]);
+      }
+      return { id, state };
+    },
+    call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
+      calls.push(args);
+      const answer = options.calls?.[args.token];
+      return answer ? answer(args) : { ...(args.inputs as Record<string, unknown>) };
+    },
+  };
+
+  void pulumi.runtime.setMocks(mocks, project, stack, options.preview ?? false);
+  if (options.config !== undefined) pulumi.runtime.setAllConfig(options.config, options.secretKeys);
+
+  // The mock monitor calls mocks.newResource synchronously at the start of its registerResource, before
+  // its first await, so what we note here is what that very newResource call reads.
+  const monitor = pulumi.runtime.getMonitor() as unknown as PatchableMonitor | undefined;
+  if (monitor === undefined) throw new Error("installPulumiMocks: setMocks installed no monitor");
+  const original = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, callback) => {
+    const context: PendingRegistration = {
+      parentUrn: req.getParent() || undefined,
+      dependencies: [...req.getDependenciesList()].sort(),
+      replacementTrigger: req.getReplacementTrigger()?.toJavaScript(),
+      secretOutputs: req.getAdditionalsecretoutputsList(),
+      ignoreChanges: req.getIgnorechangesList(),
+      deleteBeforeReplace: req.getDeletebeforereplace(),
+    };
+    pending = context;
+    return original(req, (err, response) => {
+      if (context.record !== undefined && response !== undefined) context.record.urn = response.getUrn();
+      lastActivity++;
+      callback(err, response);
+    });
+  };
+
+  const api: PulumiMocks = {
+    resources,
+    calls,
+    ofType: (type) => resources.filter((r) => r.type === type),
+    named(name) {
+      const found = resources.filter((r) => r.name === name);
+      if (found.length !== 1) {
+        throw new Error(`expected one resource named '${name}', found ${found.length}: ${resources.map((r) => r.name).join(", ")}`);
+      }
+      return found[0] as RecordedResource;
+    },
+    dependenciesOf: (resource) => resources.filter((r) => r.urn !== undefined && resource.dependencies.includes(r.urn)),
+    parentOf: (resource) => (resource.parentUrn === undefined ? undefined : resources.find((r) => r.urn === resource.parentUrn)),
+    async settle() {
+      // Registration is asynchronous (inputs are awaited first); wait until nothing has happened for a few
+      // turns of the event loop and every recorded registration has its URN.
+      let quiet = 0;
+      let seen = -1;
+      for (let turn = 0; turn < 10_000 && quiet < 5; turn++) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        const done = resources.every((r) => r.urn !== undefined);
+        if (lastActivity === seen && done) quiet++;
+        else quiet = 0;
+        seen = lastActivity;
+      }
+      if (quiet < 5) throw new Error("settle: registrations did not stop arriving");
+    },
+  };
+  installed = api;
+  return api;
+}
+
+/** An Output's value and whether it is secret. */
+export interface Resolved<T> {
+  value: T;
+  secret: boolean;
+}
+
+/**
+ * Resolves an Output (or plain value) under mocks. Rejects after `timeoutMs` if the value never becomes
+ * known, which under mocks means a preview with an output the mock left unknown.
+ */
+export async function resolveOutput<T>(input: pulumi.Input<T>, timeoutMs = 5000): Promise<Resolved<T>> {
+  const output = pulumi.output(input) as pulumi.Output<T>;
+  const secret = await pulumi.isSecret(output);
+  const value = await new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`resolveOutput: no value after ${timeoutMs} ms (unknown during preview?)`)), timeoutMs);
+    output.apply((v) => {
+      clearTimeout(timer);
+      resolve(v);
+      return v;
+    });
+  });
+  return { value, secret };
+}
+
+/** Pulumi's marker for a secret value in serialized properties, as the mocks receive inputs. */
+const SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d";
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+
+/** Whether a recorded input value is a secret (Pulumi's serialized secret marker). */
+export function isSecretValue(value: unknown): value is { value: unknown } {
+  return typeof value === "object" && value !== null && (value as Record<string, unknown>)[SECRET_SIG_KEY] === SECRET_SIG;
+}
+
+/**
+ * The input value with secrets replaced by "[secret]". A secret-marked string is redacted whole.
+ * Inside a secret-marked list or map (Pulumi marks a whole `envs` list secret when one entry is),
+ * only the strings that contain a known secret value are redacted, so that the other entries
+ * (threads, device, names) stay reviewable.
+ */
+export function redactSecrets(value: unknown, knownSecrets: readonly string[]): unknown {
+  const containsSecret = (text: string): boolean => knownSecrets.some((secret) => secret !== "" && text.includes(secret));
+  const walk = (v: unknown): unknown => {
+    if (isSecretValue(v)) {
+      const inner = v.value;
+      return typeof inner === "object" && inner !== null ? walk(inner) : SECRET_PLACEHOLDER;
+    }
+    // Secrets also leak into plain strings derived from them; catch those too.
+    if (typeof v === "string") return containsSecret(v) ? SECRET_PLACEHOLDER : v;
+    if (Array.isArray(v)) return v.map(walk);
+    if (typeof v === "object" && v !== null) {
+      return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, item]) => [k, walk(item)]));
+    }
+    return v;
+  };
+  return walk(value);
+}
+
+export const SECRET_PLACEHOLDER = "[secret]";
+
+/** Values the mock engine itself returns as secrets (provider-generated secret outputs). */
+export const MOCK_SECRET_MARKERS = ["tskey-auth-mock-"] as const;
