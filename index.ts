@@ -2,8 +2,10 @@
 // components → resources. Nothing is created unless the whole config is valid.
 
 import * as pulumi from "@pulumi/pulumi";
-import { loadProgramConfig } from "./components/config";
+import { loadAssets } from "./components/assets";
+import { loadProgramConfig, secretValue } from "./components/config";
 import { formatDiagnostic, planConfig } from "./components/core/pipeline";
+import { Fleet } from "./components/Fleet";
 
 const config = loadProgramConfig();
 const result = planConfig(config.document, config.diagnostics);
@@ -17,6 +19,9 @@ if (result.spec === undefined) {
   );
 }
 
+const fleetName = `${pulumi.getProject()}-${pulumi.getStack()}`;
+const fleet = new Fleet("fleet", { spec: result.spec, plan: result.plan, fleet: fleetName, secret: secretValue, ...loadAssets() });
+
 /** What each host runs, as planned: no secrets. */
 export const plan = result.plan.hosts.map((h) => ({
   host: h.name,
@@ -24,3 +29,9 @@ export const plan = result.plan.hosts.map((h) => ({
   gpus: h.gpus.map((g) => `${g.index}: ${g.name} ${g.usedMiB}/${g.vramMiB} MiB${g.mps ? " MPS" : ""}`),
   workers: h.workers.map((w) => w.name),
 }));
+/** Each host's tailnet name and tailnet IPv4. */
+export const hosts = fleet.hostAddresses;
+/** The tailnet policy's tests: what the policy is proven to allow and deny. */
+export const policyTests = fleet.tailnet.testNames;
+/** In external policy mode, the fragment to merge into your own tailnet policy. */
+export const policyFragment = fleet.tailnet.fragment;

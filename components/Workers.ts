@@ -21,13 +21,16 @@ export interface WorkersArgs {
   readonly secret: (ref: SecretRef) => pulumi.Input<string>;
   /** The roles containers need first: docker, container-toolkit, mps. */
   readonly dependsOn: pulumi.Input<pulumi.Resource>[];
+  /** The container a worker waits for in a rollout: the previous one in its lane, on any host. */
+  readonly rolloutPredecessor?: (worker: WorkerPlan) => pulumi.Input<pulumi.Resource> | undefined;
   /** Docker json-file log rotation per container. */
   readonly logMaxSize?: string;
   readonly logMaxFile?: number;
 }
 
 export class Workers extends pulumi.ComponentResource {
-  public readonly containers: docker.Container[];
+  /** The containers by fleet-unique worker name (`<host>-<service>-<replica>`). */
+  public readonly containers: ReadonlyMap<string, docker.Container>;
   public readonly provider: docker.Provider;
 
   constructor(name: string, args: WorkersArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -51,23 +54,29 @@ export class Workers extends pulumi.ComponentResource {
       );
     }
 
-    this.containers = plan.workers.map((worker) => {
+    const containers = new Map<string, docker.Container>();
+    for (const worker of plan.workers) {
       const image = images.get(worker.image);
       if (image === undefined) throw new Error(`no image resource for ${worker.image}`);
-      return new docker.Container(
-        worker.name,
+      const predecessor = args.rolloutPredecessor?.(worker);
+      const container = new docker.Container(
+        `${name}-${worker.service}-${worker.replica}`,
         containerArgs(worker, image.imageId, args),
         {
           ...inHost,
-          dependsOn: [...args.dependsOn, image],
+          dependsOn: [...args.dependsOn, image, ...(predecessor === undefined ? [] : [predecessor])],
           // Two versions of a worker never hold the same GPU's memory at once: the old container
-          // drains and stops before its replacement starts. See docs/rollouts.md.
+          // drains and stops before its replacement starts. With the rollout lanes (dependsOn on
+          // the previous worker of the lane) at most maxUnavailable workers of a service are down.
+          // See docs/rollouts.md.
           deleteBeforeReplace: true,
         },
       );
-    });
+      containers.set(worker.name, container);
+    }
+    this.containers = containers;
 
-    this.registerOutputs({ containers: this.containers.map((c) => c.name) });
+    this.registerOutputs({ containers: [...containers.keys()] });
   }
 }
 

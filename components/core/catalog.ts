@@ -81,6 +81,9 @@ export const HCLOUD_SERVER_TYPES = {
 
 export type HcloudServerTypeId = keyof typeof HCLOUD_SERVER_TYPES;
 
+/** Hetzner Cloud: servers one spread placement group can hold. */
+export const HCLOUD_SPREAD_GROUP_MAX_SERVERS = 10;
+
 export function isGpuModelId(id: string): id is GpuModelId {
   return Object.prototype.hasOwnProperty.call(GPU_MODELS, id);
 }

@@ -7,6 +7,7 @@ import {
   COMPUTE,
   DEDICATED_MACHINES,
   GPU_MODELS,
+  HCLOUD_SPREAD_GROUP_MAX_SERVERS,
   HCLOUD_SERVER_TYPES,
   LAST_BRANCH_FOR_PRE_TURING,
   isDedicatedMachineId,
@@ -107,6 +108,10 @@ export function planFleet(input: PlannerInput): FleetPlan {
   for (const [name, host] of Object.entries(input.hosts)) {
     const plan = planHost(name, host, input, out);
     if (plan !== undefined) hosts.push(plan);
+  }
+  const hcloudHosts = hosts.filter((h) => h.kind === "hcloud");
+  if (hcloudHosts.length > HCLOUD_SPREAD_GROUP_MAX_SERVERS) {
+    out.error(["hosts"], `has ${hcloudHosts.length} Hetzner Cloud hosts, but their spread placement group holds at most ${HCLOUD_SPREAD_GROUP_MAX_SERVERS} servers. Use larger server types (fewer hosts), or split the fleet into two stacks.`);
   }
   return { hosts: planRollout(hosts, input, out), diagnostics: out.all };
 }

@@ -105,9 +105,12 @@ export const DEFAULT_OUTPUTS: Record<string, OutputsFor> = {
   "command:remote:Command": () => ({ stdout: "", stderr: "" }),
   "command:local:Command": () => ({ stdout: "", stderr: "" }),
   "docker:index/container:Container": () => ({ exitCode: 0 }),
-  "docker:index/remoteImage:RemoteImage": (args) => ({
-    repoDigest: `${String((args.inputs as { name?: string }).name ?? args.name)}@sha256:${"0".repeat(64)}`,
-  }),
+  // The image id is derived from the reference, so a new tag shows as a new image id on containers.
+  "docker:index/remoteImage:RemoteImage": (args) => {
+    const ref = String((args.inputs as { name?: string }).name ?? args.name);
+    const digest = hash(ref).toString(16).padStart(8, "0").repeat(8);
+    return { repoDigest: `${ref}@sha256:${digest}`, imageId: `sha256:${digest}` };
+  },
 };
 
 /**
@@ -176,7 +179,8 @@ export function installPulumiMocks(options: PulumiMockOptions = {}): PulumiMocks
       lastActivity++;
       const inputs = (args.inputs ?? {}) as Record<string, unknown>;
       const custom = args.custom ?? true;
-      const id = custom ? (args.id ?? mockId(args.type, args.name)) : undefined;
+      // args.id is the import id, "" (not undefined) unless importing: "" would leave every id unknown.
+      const id = custom ? args.id || mockId(args.type, args.name) : undefined;
       const record: RecordedResource = {
         type: args.type,
         name: args.name,
@@ -300,18 +304,23 @@ export function isSecretValue(value: unknown): value is { value: unknown } {
 /**
  * The input value with secrets replaced by "[secret]". A secret-marked string is redacted whole.
  * Inside a secret-marked list or map (Pulumi marks a whole `envs` list secret when one entry is),
- * only the strings that contain a known secret value are redacted, so that the other entries
- * (threads, device, names) stay reviewable.
+ * only the known secret values are redacted, so the other entries (threads, device, names) and the
+ * names of secret entries (`REDIS_URL=[secret]`) stay reviewable.
  */
 export function redactSecrets(value: unknown, knownSecrets: readonly string[]): unknown {
-  const containsSecret = (text: string): boolean => knownSecrets.some((secret) => secret !== "" && text.includes(secret));
+  const redactText = (text: string): string => {
+    let out = text;
+    for (const secret of knownSecrets) if (secret !== "") out = out.split(secret).join(SECRET_PLACEHOLDER);
+    for (const marker of MOCK_SECRET_MARKERS) out = out.replace(new RegExp(`${marker}[^\\s"']*`, "g"), SECRET_PLACEHOLDER);
+    return out;
+  };
   const walk = (v: unknown): unknown => {
     if (isSecretValue(v)) {
       const inner = v.value;
       return typeof inner === "object" && inner !== null ? walk(inner) : SECRET_PLACEHOLDER;
     }
-    // Secrets also leak into plain strings derived from them; catch those too.
-    if (typeof v === "string") return containsSecret(v) ? SECRET_PLACEHOLDER : v;
+    // Secrets also end up inside plain strings derived from them (`REDIS_URL=...`): redact that part.
+    if (typeof v === "string") return redactText(v);
     if (Array.isArray(v)) return v.map(walk);
     if (typeof v === "object" && v !== null) {
       return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, item]) => [k, walk(item)]));

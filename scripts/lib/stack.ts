@@ -30,19 +30,24 @@ export function loadStack(nameOrPath: string): LoadedStack {
 }
 
 /** Runs a CLI's main; a bad command line exits 2, anything unexpected prints one line, never a trace. */
-export function runCli(tool: string, main: (argv: string[]) => number): void {
-  try {
-    process.exitCode = main(process.argv.slice(2));
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    if (error instanceof UsageError) {
-      process.stderr.write(`${tool}: ${message}\n`);
-      process.exitCode = 2;
-      return;
+export function runCli(tool: string, main: (argv: string[]) => number | Promise<number>): void {
+  void (async () => {
+    try {
+      process.exitCode = await main(process.argv.slice(2));
+    } catch (error) {
+      report(tool, error);
     }
-    process.stderr.write(`${tool}: ${message}\n`);
-    if (process.env.FLEET_DEBUG === "1" && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
-    else process.stderr.write(`${tool}: this is a bug in gpu-fleet; FLEET_DEBUG=1 shows where.\n`);
-    process.exitCode = 3;
+  })();
+}
+
+function report(tool: string, error: unknown): void {
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`${tool}: ${message}\n`);
+  if (error instanceof UsageError) {
+    process.exitCode = 2;
+    return;
   }
+  if (process.env.FLEET_DEBUG === "1" && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+  else process.stderr.write(`${tool}: this is a bug in gpu-fleet; FLEET_DEBUG=1 shows where.\n`);
+  process.exitCode = 3;
 }

@@ -272,6 +272,14 @@ describe("machines", () => {
     assert.match(error.message, /dedicated server: add it with ssh/);
   });
 
+  it("keeps Hetzner Cloud hosts within one spread placement group", () => {
+    const hcloudHosts = (n: number): Values => Object.fromEntries(Array.from({ length: n }, (_, i) => [`cpu-${i}`, { hcloud: { serverType: "ccx13", location: "fsn1" } }]));
+    assert.deepEqual(plan(hcloudHosts(10)).errors, []);
+    const error = onlyError(plan(hcloudHosts(11)));
+    assert.equal(error.path, "hosts");
+    assert.match(error.message, /11 Hetzner Cloud hosts, but their spread placement group holds at most 10/);
+  });
+
   it("suggests the closest catalog name for a typo", () => {
     assert.match(onlyError(plan({ a: { hcloud: { serverType: "ccx32", location: "fsn1" } } })).message, /'ccx32' is not in the catalog\. Did you mean 'ccx33'\?/);
     assert.match(onlyError(plan({ a: { ssh: { address: "x" }, hardware: "gex4" } })).message, /Did you mean 'gex44'\?/);

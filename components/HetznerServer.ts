@@ -1,0 +1,257 @@
+// HetznerServer: a new Hetzner Cloud server (a CPU worker box) that joins the tailnet at first boot through
+// cloud-init. Hetzner's GPU machines are dedicated Robot servers and join as SSH hosts; they are not created here.
+// The cloud-init text comes from the pure renderer in core/cloud-init.ts. See docs/hetzner.md.
+
+import { isIP } from "node:net";
+import * as pulumi from "@pulumi/pulumi";
+import * as hcloud from "@pulumi/hcloud";
+
+import { renderCloudInit, validateEnrollment } from "./core/cloud-init";
+
+export interface HetznerServerArgs {
+  /** Fleet host name = server name = tailnet hostname. */
+  readonly hostName: string;
+  /** e.g. ccx33. Changing it resizes the server in place (the provider powers it off and on). */
+  readonly serverType: string;
+  /** e.g. fsn1. Changing it replaces the server (a new one in the new location). */
+  readonly location: string;
+  /** e.g. debian-12; used when no snapshotSelector is given. Read at creation only (docs/hetzner.md). */
+  readonly image: string;
+  /** Boot from the newest snapshot with this label selector instead, e.g. `role=gpu-fleet-base`. Read at creation only. */
+  readonly snapshotSelector?: string;
+  /** Your labels; the fleet adds gpu-fleet/host and gpu-fleet/fleet (keys under gpu-fleet/ are reserved). */
+  readonly labels: Readonly<Record<string, string>>;
+  /** "<project>-<stack>", for labels and resource names. */
+  readonly fleet: string;
+  /** Hetzner delete and rebuild protection (both: the API wants them equal). */
+  readonly deleteProtection: boolean;
+  /**
+   * An hcloud SSH key (id or name) installed for root at creation. Create it once per fleet with
+   * `createFleetSshKey`: Hetzner refuses a second key with the same fingerprint in a project, so one key per server
+   * fails from the second server on. Without a key Hetzner generates a root password (and e-mails it).
+   */
+  readonly sshKeyId?: pulumi.Input<string | number>;
+  readonly firewall: {
+    /** Inbound TCP 22 from these CIDRs only. Empty: no inbound SSH from the internet (SSH goes over the tailnet). */
+    readonly sshSourceCidrs: readonly string[];
+    /** Inbound UDP 41641 from anywhere, so peers behind hard NAT can connect directly. Not needed to work. */
+    readonly tailscaleUdp: boolean;
+  };
+  /** A fleet-wide spread placement group (`createSpreadPlacementGroup`), id as string or number. */
+  readonly placementGroupId?: pulumi.Input<string | number>;
+  readonly tailscale: {
+    /** The host's single-use auth key. Secret; it ends up in the user data, which is therefore secret too. */
+    readonly authKey: pulumi.Input<string>;
+    /** Tags the node requests; the key must carry them. */
+    readonly tags: readonly string[];
+  };
+}
+
+/** Label keys the fleet sets on everything it creates in Hetzner Cloud. */
+export const FLEET_LABEL_HOST = "gpu-fleet/host";
+export const FLEET_LABEL_FLEET = "gpu-fleet/fleet";
+/** Tailscale's default WireGuard port. */
+export const TAILSCALE_UDP_PORT = "41641";
+/** Hetzner puts at most 10 servers in one spread placement group. */
+export const MAX_SERVERS_PER_SPREAD_GROUP = 10;
+/**
+ * Server inputs that are read at creation only. `userData`, `image` and `sshKeys` all force a new server in the
+ * hcloud provider, and none of them is worth losing a running worker for: cloud-init runs only at first boot anyway,
+ * a newer snapshot or image is for new servers, and root's SSH key is only injected at creation. Rebuild a server
+ * deliberately as docs/hetzner.md says (a plain `--replace` would reuse these old values: the engine substitutes
+ * the stored value of an ignored input whenever the resource has state).
+ */
+export const SERVER_CREATE_ONLY_INPUTS: readonly string[] = ["userData", "image", "sshKeys"];
+
+export class HetznerServerError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`HetznerServer: ${problems.join("; ")}`);
+    this.name = "HetznerServerError";
+  }
+}
+
+export type FirewallRule = hcloud.types.input.FirewallRule;
+
+/** The firewall's rules: none by default (Hetzner Cloud firewalls are stateful: no inbound rule drops all inbound). */
+export function firewallRules(firewall: HetznerServerArgs["firewall"]): FirewallRule[] {
+  const rules: FirewallRule[] = [];
+  if (firewall.sshSourceCidrs.length > 0) {
+    rules.push({ direction: "in", protocol: "tcp", port: "22", sourceIps: [...firewall.sshSourceCidrs], description: "SSH from admin networks" });
+  }
+  if (firewall.tailscaleUdp) {
+    rules.push({ direction: "in", protocol: "udp", port: TAILSCALE_UDP_PORT, sourceIps: ["0.0.0.0/0", "::/0"], description: "Tailscale direct connections" });
+  }
+  return rules;
+}
+
+// Hetzner label syntax: key = [prefix/]name, name and value up to 63 of [A-Za-z0-9._-], alphanumeric at both ends
+// (a value may be empty); the prefix is a DNS subdomain.
+const LABEL_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
+const LABEL_PREFIX = /^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?$/;
+
+function labelProblems(key: string, value: string): string[] {
+  const problems: string[] = [];
+  const slash = key.lastIndexOf("/");
+  const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
+  const name = slash >= 0 ? key.slice(slash + 1) : key;
+  if ((prefix !== undefined && !LABEL_PREFIX.test(prefix)) || !LABEL_NAME.test(name)) {
+    problems.push(`labels: key '${key}' must be [prefix/]name, name up to 63 letters, digits, '.', '_', '-' (alphanumeric at both ends)`);
+  }
+  if (value !== "" && !LABEL_NAME.test(value)) {
+    problems.push(`labels: value '${value}' of '${key}' must be up to 63 letters, digits, '.', '_', '-' (alphanumeric at both ends)`);
+  }
+  return problems;
+}
+
+function cidrProblem(cidr: string): string | undefined {
+  const [address = "", prefix, ...rest] = cidr.split("/");
+  const family = isIP(address);
+  const bits = Number(prefix);
+  if (family === 0 || rest.length > 0 || prefix === undefined || !/^\d{1,3}$/.test(prefix) || bits > (family === 4 ? 32 : 128)) {
+    return `firewall.sshSourceCidrs: '${cidr}' must be a CIDR such as 198.51.100.0/24 or 2001:db8::/48`;
+  }
+  if (bits === 0) return `firewall.sshSourceCidrs: '${cidr}' opens SSH to the whole internet; list your admin networks (SSH over the tailnet needs no rule)`;
+  return undefined;
+}
+
+/** What the component derives from its args without creating anything. */
+export interface PreparedHetznerServer {
+  /** Your labels plus the fleet's. */
+  readonly labels: Record<string, string>;
+  readonly firewallRules: FirewallRule[];
+}
+
+/** The pure half: validates (throwing HetznerServerError with every problem) and derives labels and rules. */
+export function prepareHetznerServer(args: HetznerServerArgs): PreparedHetznerServer {
+  const problems: string[] = [...validateEnrollment({ hostName: args.hostName, tags: args.tailscale.tags })];
+  if (!args.serverType) problems.push("serverType: required, e.g. ccx33");
+  if (!args.location) problems.push("location: required, e.g. fsn1");
+  if (!args.image && args.snapshotSelector === undefined) problems.push("image: required unless snapshotSelector is given, e.g. debian-12");
+  if (args.snapshotSelector !== undefined && args.snapshotSelector.trim() === "") problems.push("snapshotSelector: empty; leave it out to boot from image");
+  for (const cidr of args.firewall.sshSourceCidrs) {
+    const problem = cidrProblem(cidr);
+    if (problem !== undefined) problems.push(problem);
+  }
+  for (const key of Object.keys(args.labels)) {
+    if (key.startsWith("gpu-fleet/")) problems.push(`labels: '${key}' is reserved for the fleet's own labels`);
+  }
+  // The host label's value is the host name, validated above (a valid host name is a valid label value).
+  for (const [key, value] of Object.entries({ ...args.labels, [FLEET_LABEL_FLEET]: args.fleet })) problems.push(...labelProblems(key, value));
+  const labels: Record<string, string> = { ...args.labels, [FLEET_LABEL_HOST]: args.hostName, [FLEET_LABEL_FLEET]: args.fleet };
+  if (problems.length > 0) throw new HetznerServerError(problems);
+  return { labels, firewallRules: firewallRules(args.firewall) };
+}
+
+/** Hetzner ids are integers; Pulumi ids are strings. */
+export function toHcloudId(id: string | number): number {
+  const n = typeof id === "number" ? id : Number(id);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`not a Hetzner Cloud id: '${String(id)}'`);
+  return n;
+}
+
+export class HetznerServer extends pulumi.ComponentResource {
+  readonly server: hcloud.Server;
+  readonly firewall: hcloud.Firewall;
+  /** The public IPv4 address (outbound internet; inbound only what the firewall allows). */
+  readonly ipv4Address: pulumi.Output<string>;
+  readonly ipv6Address: pulumi.Output<string>;
+  /** The server's Hetzner id, as a number (the form hcloud inputs such as volumes and attachments take). */
+  readonly serverId: pulumi.Output<number>;
+  /** The rendered cloud-init user data, as the server was (or would be) created with it. Secret: it holds the auth key. */
+  readonly userData: pulumi.Output<string>;
+
+  constructor(name: string, args: HetznerServerArgs, opts?: pulumi.ComponentResourceOptions) {
+    // Pure work first: every input problem is reported before any resource, this one included, exists.
+    const prepared = prepareHetznerServer(args);
+    super("gpu-fleet:index:HetznerServer", name, {}, opts);
+
+    this.firewall = new hcloud.Firewall(
+      `${name}-firewall`,
+      { name: `${args.fleet}-${args.hostName}`, labels: prepared.labels, rules: prepared.firewallRules },
+      { parent: this },
+    );
+
+    const image: pulumi.Input<string> =
+      args.snapshotSelector !== undefined
+        ? hcloud
+            .getImageOutput(
+              // The fleet's worker images are amd64, and only finished snapshots can boot a server.
+              { withSelector: args.snapshotSelector, mostRecent: true, withArchitecture: "x86", withStatuses: ["available"] },
+              { parent: this },
+            )
+            .apply((found) => {
+              if (found.id === undefined) throw new Error(`${args.hostName}: no snapshot matches '${args.snapshotSelector ?? ""}'`);
+              return String(found.id);
+            })
+        : args.image;
+
+    const tags = args.tailscale.tags;
+    // Derived from the (secret) key, so secret already; wrapped again so that stays true even for a plain-string key.
+    this.userData = pulumi.secret(
+      pulumi.output(args.tailscale.authKey).apply((authKey) => renderCloudInit({ hostName: args.hostName, tags, authKey })),
+    );
+
+    this.server = new hcloud.Server(
+      `${name}-server`,
+      {
+        name: args.hostName,
+        serverType: args.serverType,
+        location: args.location,
+        image,
+        labels: prepared.labels,
+        sshKeys: args.sshKeyId !== undefined ? [pulumi.output(args.sshKeyId).apply(String)] : undefined,
+        placementGroupId: args.placementGroupId !== undefined ? pulumi.output(args.placementGroupId).apply(toHcloudId) : undefined,
+        // Attached in the create call: the server is never reachable without it.
+        firewallIds: [this.firewall.id.apply(toHcloudId)],
+        publicNets: [{ ipv4Enabled: true, ipv6Enabled: true }],
+        deleteProtection: args.deleteProtection,
+        rebuildProtection: args.deleteProtection,
+        // Lets Docker stop the worker containers (they drain on SIGTERM) before the server goes.
+        shutdownBeforeDeletion: true,
+        userData: this.userData,
+      },
+      {
+        parent: this,
+        // userData forces a new server in hcloud, and cloud-init only runs at first boot anyway: a rotated auth
+        // key or an edited cloud-init must never replace a running worker. The same holds for a newer
+        // image/snapshot and for root's SSH key. See SERVER_CREATE_ONLY_INPUTS and docs/hetzner.md.
+        ignoreChanges: [...SERVER_CREATE_ONLY_INPUTS],
+        // The server name (= host name) is unique in the Hetzner project: a replacement (e.g. a new location)
+        // can only be created once the old server is gone.
+        deleteBeforeReplace: true,
+      },
+    );
+
+    this.ipv4Address = this.server.ipv4Address;
+    this.ipv6Address = this.server.ipv6Address;
+    this.serverId = this.server.id.apply(toHcloudId);
+
+    this.registerOutputs({
+      ipv4Address: this.ipv4Address,
+      ipv6Address: this.ipv6Address,
+      serverId: this.serverId,
+      firewallId: this.firewall.id,
+    });
+  }
+}
+
+/** The fleet's root SSH key in Hetzner Cloud, created once and passed to every server as `sshKeyId: key.id`. */
+export function createFleetSshKey(
+  name: string,
+  args: { readonly fleet: string; readonly publicKey: pulumi.Input<string> },
+  opts?: pulumi.CustomResourceOptions,
+): hcloud.SshKey {
+  return new hcloud.SshKey(name, { name: `${args.fleet}-root`, publicKey: args.publicKey, labels: { [FLEET_LABEL_FLEET]: args.fleet } }, opts);
+}
+
+/**
+ * A spread placement group: its servers run on different physical hosts. Created once per fleet; pass its `id` as
+ * `placementGroupId`. Holds at most MAX_SERVERS_PER_SPREAD_GROUP servers.
+ */
+export function createSpreadPlacementGroup(
+  name: string,
+  args: { readonly fleet: string },
+  opts?: pulumi.CustomResourceOptions,
+): hcloud.PlacementGroup {
+  return new hcloud.PlacementGroup(name, { name: `${args.fleet}-spread`, type: "spread", labels: { [FLEET_LABEL_FLEET]: args.fleet } }, opts);
+}

@@ -1,0 +1,32 @@
+// Files the program ships to hosts or reads at start: the role scripts and the base tailnet policy.
+// Read once, at the edge of the program, and handed to components as values.
+
+import { readdirSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+
+export const REPO_ROOT = resolve(__dirname, "..");
+export const ROLES_DIR = join(REPO_ROOT, "scripts", "roles");
+export const AWAIT_REBOOT_SCRIPT = join(REPO_ROOT, "scripts", "await-reboot.sh");
+export const BASE_POLICY_FILE = join(REPO_ROOT, "tailnet", "policy.base.hujson");
+
+export interface FleetAssets {
+  /** scripts/roles/*.sh by file name. */
+  readonly scripts: Record<string, string>;
+  readonly rolesArchive: pulumi.asset.Archive;
+  readonly basePolicy: string;
+  readonly awaitRebootScript: string;
+}
+
+export function loadAssets(): FleetAssets {
+  const scripts: Record<string, string> = {};
+  for (const file of readdirSync(ROLES_DIR).filter((f) => f.endsWith(".sh")).sort()) {
+    scripts[file] = readFileSync(join(ROLES_DIR, file), "utf8");
+  }
+  return {
+    scripts,
+    rolesArchive: new pulumi.asset.FileArchive(ROLES_DIR),
+    basePolicy: readFileSync(BASE_POLICY_FILE, "utf8"),
+    awaitRebootScript: AWAIT_REBOOT_SCRIPT,
+  };
+}

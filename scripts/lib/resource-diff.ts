@@ -1,0 +1,104 @@
+// Resource-level diff of two synths, grouped by host: what `pulumi preview --diff` would show as
+// create, delete, replace and update, decided the way the providers decide (FIELD-NOTES: which
+// input changes force a replacement). Pure.
+
+import type { SynthResource } from "./synth";
+
+export type ChangeKind = "create" | "delete" | "replace" | "update";
+
+export interface InputChange {
+  readonly key: string;
+  readonly before: unknown;
+  readonly after: unknown;
+}
+
+export interface ResourceChange {
+  readonly kind: ChangeKind;
+  readonly type: string;
+  readonly name: string;
+  /** The host it belongs to, or null for fleet-wide resources. */
+  readonly host: string | null;
+  readonly inputs: readonly InputChange[];
+}
+
+/** Inputs that a provider can change in place; any other input change replaces the resource. */
+const UPDATABLE: Readonly<Record<string, ReadonlySet<string>>> = {
+  "docker:index/container:Container": new Set([
+    "restart", "memory", "memorySwap", "cpuShares", "cpuSet", "maxRetryCount", "destroyGraceSeconds", "wait", "waitTimeout",
+    "mustRun", "start", "attach", "logs", "rm", "containerReadRefreshTimeoutMilliseconds",
+  ]),
+};
+
+/** Inputs that force a replacement; any other input change is an update. */
+const REPLACING: Readonly<Record<string, ReadonlySet<string>>> = {
+  // Triggers replace a command: its delete runs, then its create (FIELD-NOTES).
+  "command:remote:Command": new Set(["triggers"]),
+  "command:local:Command": new Set(["triggers"]),
+  "command:remote:CopyToRemote": new Set(["triggers", "remotePath"]),
+  "docker:index/remoteImage:RemoteImage": new Set(["name", "platform", "pullTriggers", "build", "triggers"]),
+  "hcloud:index/server:Server": new Set(["image", "location", "userData", "sshKeys", "datacenter"]),
+  "hcloud:index/sshKey:SshKey": new Set(["publicKey"]),
+  "hcloud:index/placementGroup:PlacementGroup": new Set(["type"]),
+  "tailscale:index/tailnetKey:TailnetKey": new Set(["reusable", "ephemeral", "preauthorized", "tags", "expiry", "description", "recreateIfInvalid"]),
+};
+
+export function diffResources(before: readonly SynthResource[], after: readonly SynthResource[]): ResourceChange[] {
+  const key = (r: SynthResource): string => `${r.type}\u0000${r.name}`;
+  const old = new Map(before.map((r) => [key(r), r]));
+  const changes: ResourceChange[] = [];
+  for (const now of after) {
+    const was = old.get(key(now));
+    old.delete(key(now));
+    if (was === undefined) {
+      changes.push({ kind: "create", type: now.type, name: now.name, host: now.host, inputs: [] });
+      continue;
+    }
+    const ignored = new Set(now.ignoreChanges);
+    const inputs: InputChange[] = [];
+    for (const k of [...new Set([...Object.keys(was.inputs), ...Object.keys(now.inputs)])].sort()) {
+      if (ignored.has(k) || k.startsWith("__")) continue;
+      if (JSON.stringify(was.inputs[k]) !== JSON.stringify(now.inputs[k])) inputs.push({ key: k, before: was.inputs[k], after: now.inputs[k] });
+    }
+    if (inputs.length === 0) continue;
+    changes.push({ kind: replaces(now.type, inputs) ? "replace" : "update", type: now.type, name: now.name, host: now.host, inputs });
+  }
+  for (const gone of old.values()) changes.push({ kind: "delete", type: gone.type, name: gone.name, host: gone.host, inputs: [] });
+  return changes;
+}
+
+function replaces(type: string, inputs: readonly InputChange[]): boolean {
+  const updatable = UPDATABLE[type];
+  if (updatable !== undefined) return inputs.some((i) => !updatable.has(i.key));
+  const replacing = REPLACING[type];
+  return replacing !== undefined && inputs.some((i) => replacing.has(i.key));
+}
+
+const SYMBOL: Record<ChangeKind, string> = { create: "+", delete: "-", replace: "±", update: "~" };
+
+/** Grouped by host, fleet-wide resources first; one line per resource, one per changed input. */
+export function renderDiff(changes: readonly ResourceChange[]): string {
+  if (changes.length === 0) return "no changes";
+  const groups = new Map<string, ResourceChange[]>();
+  for (const change of changes) {
+    const group = change.host === null ? "fleet" : `host ${change.host}`;
+    groups.set(group, [...(groups.get(group) ?? []), change]);
+  }
+  const lines: string[] = [];
+  const ordered = [...groups.keys()].sort((a, b) => (a === "fleet" ? -1 : b === "fleet" ? 1 : a < b ? -1 : 1));
+  for (const group of ordered) {
+    lines.push(group);
+    for (const c of (groups.get(group) ?? []).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      lines.push(`  ${SYMBOL[c.kind]} ${c.kind.padEnd(7)} ${c.type}  ${c.name}`);
+      for (const i of c.inputs) lines.push(`        ${i.key}: ${show(i.before)} → ${show(i.after)}`);
+    }
+  }
+  const count = (k: ChangeKind): number => changes.filter((c) => c.kind === k).length;
+  lines.push(`${count("create")} to create, ${count("delete")} to delete, ${count("replace")} to replace, ${count("update")} to update`);
+  return lines.join("\n");
+}
+
+function show(value: unknown): string {
+  if (value === undefined) return "(none)";
+  const text = JSON.stringify(value);
+  return text.length > 160 ? `${text.slice(0, 157)}...` : text;
+}

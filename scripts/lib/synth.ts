@@ -1,0 +1,75 @@
+// Runs the real Pulumi program on the mock engine, for a stack file, and returns every resource it
+// registers: what `pulumi preview` would send to the providers, with secrets redacted. No
+// credentials, no Pulumi CLI, no network.
+
+import { resolve } from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { installPulumiMocks, MOCK_SECRET_MARKERS, redactSecrets, type RecordedResource } from "./mock-engine";
+import { engineConfig } from "./engine-config";
+import type { LoadedStack } from "./stack";
+import { REPO_ROOT } from "./stack";
+
+export interface SynthResource {
+  readonly type: string;
+  readonly name: string;
+  /** The parent's name, or null for a top-level resource. */
+  readonly parent: string | null;
+  /** The host the resource belongs to, or null for fleet-wide resources. */
+  readonly host: string | null;
+  readonly inputs: Record<string, unknown>;
+  /** Inputs the program tells Pulumi to ignore changes of. */
+  readonly ignoreChanges: readonly string[];
+  readonly deleteBeforeReplace: boolean;
+}
+
+export type SynthResult = { ok: true; resources: SynthResource[] } | { ok: false; error: string };
+
+const HOST_COMPONENT = "gpu-fleet:index:Host";
+
+/** Synthesizes a stack once per process (the Pulumi runtime is global). */
+export async function synthesize(stack: LoadedStack, programDir = REPO_ROOT): Promise<SynthResult> {
+  const { config, secretKeys } = engineConfig(stack);
+  const engine = installPulumiMocks({ project: "gpu-fleet", stack: stack.name, preview: true, config, secretKeys });
+  try {
+    await import(resolve(programDir, "index.ts"));
+  } catch (error) {
+    if (error instanceof pulumi.RunError) return { ok: false, error: error.message };
+    throw error;
+  }
+  await engine.settle();
+  // Every value a secret can have offline: the stand-ins for secret config and the mock's own secrets.
+  const knownSecrets = [...secretKeys.map((key) => config[key]), ...MOCK_SECRET_MARKERS];
+  const byUrn = new Map(engine.resources.filter((r) => r.urn !== undefined).map((r) => [r.urn as string, r]));
+  const hostOf = (record: RecordedResource): string | null => {
+    for (let r: RecordedResource | undefined = record; r !== undefined; r = r.parentUrn === undefined ? undefined : byUrn.get(r.parentUrn)) {
+      if (r.type === HOST_COMPONENT) return (r.inputs as { hostName?: string }).hostName ?? r.name;
+    }
+    return null;
+  };
+  const resources = engine.resources
+    .filter((r) => r.type !== "pulumi:pulumi:Stack")
+    .map((r) => ({
+      type: r.type,
+      name: r.name,
+      parent: r.parentUrn === undefined ? null : (byUrn.get(r.parentUrn)?.name ?? null),
+      host: hostOf(r),
+      inputs: redactSecrets(r.inputs, knownSecrets) as Record<string, unknown>,
+      ignoreChanges: [...r.ignoreChanges],
+      deleteBeforeReplace: r.deleteBeforeReplace,
+    }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.type < b.type ? -1 : a.type > b.type ? 1 : 0));
+  return { ok: true, resources };
+}
+
+/** One block per resource: `type name (parent)` then its inputs, one per line. */
+export function renderSynth(resources: readonly SynthResource[]): string {
+  const lines: string[] = [];
+  for (const r of resources) {
+    lines.push(`${r.type}  ${r.name}${r.parent === null ? "" : `  (parent ${r.parent})`}`);
+    for (const [key, value] of Object.entries(r.inputs).sort(([a], [b]) => (a < b ? -1 : 1))) {
+      lines.push(`    ${key}: ${JSON.stringify(value)}`);
+    }
+  }
+  lines.push(`${resources.length} resources`);
+  return lines.join("\n");
+}

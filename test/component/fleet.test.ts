@@ -1,0 +1,167 @@
+// The whole program on the production example stack, under the mock engine: role order and secrets,
+// containers exactly as planned, dependencies that make rollouts and roles safe.
+import { before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { installPulumiMocks, isSecretValue, type PulumiMocks, type RecordedResource } from "../support/pulumi-mocks";
+import { engineConfig, standInSecret } from "../../scripts/lib/engine-config";
+import { loadStack } from "../../scripts/lib/stack";
+import { planConfig } from "../../components/core/pipeline";
+import type { HostPlan } from "../../components/core/planner";
+import { ROLE_ORDER } from "../../components/core/roles";
+
+const stack = loadStack("hetzner-gpu");
+const { config, secretKeys } = engineConfig(stack);
+const plan = planConfig(stack.document).plan;
+const hostPlan = (name: string): HostPlan => {
+  const found = plan.hosts.find((h) => h.name === name);
+  assert.ok(found);
+  return found;
+};
+const SECRET_STAND_INS = secretKeys.map((k) => config[k]);
+
+let mocks: PulumiMocks;
+let program: typeof import("../../index");
+before(async () => {
+  mocks = installPulumiMocks({ project: "gpu-fleet", stack: "hetzner-gpu", config, secretKeys });
+  program = await import("../../index");
+  await mocks.settle();
+});
+
+describe("stack outputs", () => {
+  it("export what each host runs, as planned, and the policy's tests", async () => {
+    assert.deepEqual(program.plan.map((h) => h.host), ["gex44-1", "gex44-2", "gtx1080-box", "cpu-1"]);
+    assert.deepEqual(program.plan[0].workers, ["gex44-1-kokoro-1", "gex44-1-kokoro-2", "gex44-1-kokoro-3", "gex44-1-yolo-1", "gex44-1-yolo-2"]);
+    assert.ok(program.policyTests.length >= 4);
+    const hosts = await new Promise<Record<string, { tailnetName: string }>>((resolve) => program.hosts.apply(resolve));
+    assert.deepEqual(Object.keys(hosts), ["gex44-1", "gex44-2", "gtx1080-box", "cpu-1"]);
+    assert.equal(hosts["cpu-1"].tailnetName, "cpu-1");
+  });
+});
+
+const commands = (): RecordedResource[] => mocks.ofType("command:remote:Command");
+const containers = (): RecordedResource[] => mocks.ofType("docker:index/container:Container");
+const role = (host: string, name: string): RecordedResource => mocks.named(`fleet-${host}-setup-${name}`);
+const plainText = (value: unknown): string => JSON.stringify(value);
+
+describe("host roles", () => {
+  it("run in order on each host, each after the previous", () => {
+    for (const host of ["gex44-1", "gtx1080-box"]) {
+      const roles = ROLE_ORDER.map((r) => role(host, r));
+      for (let i = 1; i < roles.length; i++) {
+        const deps = mocks.dependenciesOf(roles[i]).map((d) => d.name);
+        const previous = roles[i - 1].name;
+        // The driver role may reboot: the next role waits for the reboot wait, which waits for the driver.
+        const expected = roles[i - 1].name.endsWith("nvidia-driver") ? `${previous}-reboot` : previous;
+        assert.ok(deps.includes(expected), `${roles[i].name} depends on ${expected}; has ${deps.join(", ")}`);
+      }
+    }
+    const cpu = commands().filter((c) => c.name.startsWith("fleet-cpu-1-setup-")).map((c) => c.name.replace("fleet-cpu-1-setup-", ""));
+    assert.deepEqual(cpu.sort(), ["base", "docker", "facts", "tailscale", "verify"]);
+  });
+
+  it("take the auth key on stdin only, as a secret, and log nothing of that role", () => {
+    for (const host of plan.hosts) {
+      const tailscale = role(host.name, "tailscale");
+      assert.ok(isSecretValue(tailscale.inputs.stdin), `${tailscale.name} stdin is secret`);
+      assert.equal(tailscale.inputs.logging, "none");
+    }
+    for (const command of [...commands(), ...mocks.ofType("command:local:Command")]) {
+      const visible = plainText({ create: command.inputs.create, delete: command.inputs.delete, environment: command.inputs.environment });
+      assert.ok(!visible.includes("tskey-auth-mock-"), `${command.name} has an auth key outside stdin`);
+      for (const secret of SECRET_STAND_INS) assert.ok(!visible.includes(secret), `${command.name} has a secret outside stdin/connection`);
+      assert.equal(command.inputs.addPreviousOutputInEnv, false);
+    }
+  });
+
+  it("connect by address until the host is on the tailnet, then by tailnet name, with the private key secret", () => {
+    // The private key makes the whole connection secret, as Pulumi marks containing objects.
+    const connection = (r: RecordedResource): Record<string, unknown> => {
+      assert.ok(isSecretValue(r.inputs.connection), `${r.name} connection is secret`);
+      return r.inputs.connection.value as Record<string, unknown>;
+    };
+    assert.equal(connection(role("gex44-1", "facts")).host, "203.0.113.10");
+    assert.equal(connection(role("gex44-1", "tailscale")).host, "203.0.113.10");
+    assert.equal(connection(role("gex44-1", "docker")).host, "gex44-1");
+    assert.equal(connection(role("cpu-1", "facts")).host, "cpu-1");
+    assert.equal(connection(role("gex44-1", "docker")).privateKey, standInSecret("gpu-fleet:sshPrivateKey"));
+  });
+
+  it("fingerprint the role in the command text, so a change is an update and never runs the undo command", () => {
+    for (const command of commands()) {
+      assert.equal(command.inputs.triggers, undefined, `${command.name} uses triggers`);
+      assert.match(String(command.inputs.create), /FLEET_ROLE_FINGERPRINT='[0-9a-f]{16}'/);
+    }
+    assert.match(String(role("gex44-1", "tailscale").inputs.delete), /tailscale logout/);
+  });
+
+  it("on hcloud hosts wait for the server and go away with it", () => {
+    const facts = role("cpu-1", "facts");
+    assert.ok(mocks.dependenciesOf(facts).some((d) => d.type === "hcloud:index/server:Server"));
+  });
+});
+
+describe("workers", () => {
+  it("are exactly the planned containers on each host", () => {
+    for (const host of plan.hosts) {
+      const names = containers().filter((c) => c.name.startsWith(`fleet-${host.name}-workers-`)).map((c) => c.inputs.name).sort();
+      assert.deepEqual(names, host.workers.map((w) => `${w.service}-${w.replica}`).sort(), host.name);
+    }
+  });
+
+  it("get the contract env, GPU, MPS mount and IPC, limits and labels of their plan entry", () => {
+    for (const host of plan.hosts) {
+      for (const worker of host.workers) {
+        const c = mocks.named(`fleet-${host.name}-workers-${worker.service}-${worker.replica}`);
+        assert.ok(isSecretValue(c.inputs.envs), "envs carry REDIS_URL and are secret");
+        const envs = (c.inputs.envs as { value: string[] }).value;
+        for (const [key, value] of Object.entries(worker.env)) assert.ok(envs.includes(`${key}=${value}`), `${worker.name} ${key}`);
+        assert.ok(envs.includes(`REDIS_URL=${standInSecret("gpu-fleet:redisUrl")}`));
+        assert.equal(c.inputs.memory, worker.ramMiB);
+        assert.equal(c.inputs.restart, "unless-stopped");
+        assert.equal(c.inputs.stopTimeout, worker.drainSeconds);
+        assert.equal(c.inputs.destroyGraceSeconds, worker.drainSeconds);
+        assert.deepEqual(c.inputs.deviceRequests, worker.gpu === null ? undefined : [{ driver: "nvidia", deviceIds: [String(worker.gpu)], capabilities: ["gpu"] }]);
+        assert.equal(c.inputs.ipcMode, worker.mps ? "host" : undefined);
+        assert.deepEqual(c.inputs.mounts, worker.mps ? [{ type: "bind", source: "/run/gpu-fleet/mps", target: "/run/gpu-fleet/mps" }] : undefined);
+        assert.equal(c.inputs.user, worker.user === null ? undefined : String(worker.user));
+        const labels = Object.fromEntries((c.inputs.labels as { label: string; value: string }[]).map((l) => [l.label, l.value]));
+        assert.deepEqual(labels, {
+          "gpu-fleet.fleet": "gpu-fleet-hetzner-gpu",
+          "gpu-fleet.host": host.name,
+          "gpu-fleet.service": worker.service,
+          "gpu-fleet.replica": String(worker.replica),
+          "gpu-fleet.gpu": worker.gpu === null ? "cpu" : String(worker.gpu),
+        });
+      }
+    }
+    const kokoro = mocks.named("fleet-gex44-1-workers-kokoro-1");
+    const envs = (kokoro.inputs.envs as { value: string[] }).value;
+    assert.ok(envs.includes("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT=0=600M"));
+    assert.ok(envs.includes("LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"));
+    assert.equal(hostPlan("gtx1080-box").workers[0].env.CUDA_MPS_PINNED_DEVICE_MEM_LIMIT, undefined);
+  });
+
+  it("start after the host's docker, container-toolkit, mps and verify roles, and replace delete-before-replace", () => {
+    for (const name of ["fleet-gex44-1-workers-kokoro-1", "fleet-cpu-1-workers-kokoro-cpu-1"]) {
+      const c = mocks.named(name);
+      const host = name.split("-workers-")[0].replace("fleet-", "");
+      const deps = mocks.dependenciesOf(c).map((d) => d.name);
+      const roles = host === "cpu-1" ? ["docker", "verify"] : ["docker", "container-toolkit", "mps", "verify"];
+      for (const r of roles) assert.ok(deps.includes(`fleet-${host}-setup-${r}`), `${name} after ${r}`);
+      assert.equal(c.deleteBeforeReplace, true);
+    }
+  });
+
+  it("wait for the previous worker of their rollout lane, across hosts", () => {
+    for (const host of plan.hosts) {
+      for (const worker of host.workers) {
+        if (worker.rolloutAfter === null) continue;
+        const predecessor = plan.hosts.flatMap((h) => h.workers.map((w) => ({ h, w }))).find(({ w }) => w.name === worker.rolloutAfter);
+        assert.ok(predecessor);
+        const c = mocks.named(`fleet-${host.name}-workers-${worker.service}-${worker.replica}`);
+        const expected = `fleet-${predecessor.h.name}-workers-${predecessor.w.service}-${predecessor.w.replica}`;
+        assert.ok(mocks.dependenciesOf(c).some((d) => d.name === expected), `${c.name} waits for ${expected}`);
+      }
+    }
+  });
+});
