@@ -7,7 +7,8 @@ import * as pulumi from "@pulumi/pulumi";
 
 export const REPO_ROOT = resolve(__dirname, "..");
 export const ROLES_DIR = join(REPO_ROOT, "scripts", "roles");
-export const AWAIT_REBOOT_SCRIPT = join(REPO_ROOT, "scripts", "await-reboot.sh");
+/** Relative to the project directory, where Pulumi runs local commands: the same on every checkout. */
+export const AWAIT_REBOOT_SCRIPT = "scripts/await-reboot.sh";
 export const BASE_POLICY_FILE = join(REPO_ROOT, "tailnet", "policy.base.hujson");
 
 export interface FleetAssets {

@@ -25,7 +25,7 @@ runCli("diff", (argv) => {
   const baseAt = argv.indexOf("--base");
   const base = baseAt >= 0 ? argv[baseAt + 1] : "HEAD";
   if (base === undefined || base.startsWith("-")) throw new UsageError(`--base needs a git revision\n${USAGE}`);
-  const positional = argv.filter((a, i) => a !== "--json" && a !== "--base" && i !== baseAt + 1);
+  const positional = argv.filter((a, i) => a !== "--json" && !(baseAt >= 0 && (i === baseAt || i === baseAt + 1)));
   if (positional.length !== 1 || positional[0].startsWith("-")) throw new UsageError(`name one stack\n${USAGE}`);
 
   const stackFile = resolveStackPath(positional[0]);

@@ -42,7 +42,11 @@ export async function synthesize(stack: LoadedStack, programDir = REPO_ROOT): Pr
   const byUrn = new Map(engine.resources.filter((r) => r.urn !== undefined).map((r) => [r.urn as string, r]));
   const hostOf = (record: RecordedResource): string | null => {
     for (let r: RecordedResource | undefined = record; r !== undefined; r = r.parentUrn === undefined ? undefined : byUrn.get(r.parentUrn)) {
-      if (r.type === HOST_COMPONENT) return (r.inputs as { hostName?: string }).hostName ?? r.name;
+      if (r.type === HOST_COMPONENT) {
+        // A Host is named `<fleet>-<host>` under its Fleet.
+        const fleet = r.parentUrn === undefined ? undefined : byUrn.get(r.parentUrn);
+        return fleet !== undefined && r.name.startsWith(`${fleet.name}-`) ? r.name.slice(fleet.name.length + 1) : r.name;
+      }
     }
     return null;
   };
