@@ -91,7 +91,7 @@ export class HostSetup extends pulumi.ComponentResource {
       );
       roles[step.role] = role;
       previous = [role];
-      if (step.mayReboot) previous = [this.awaitReboot(name, step, role, args)];
+      if (step.mayReboot) previous = [this.awaitReboot(name, step, role, args, dir, sudo)];
     }
     this.roles = roles;
     this.ready = previous[0] ?? this;
@@ -102,7 +102,7 @@ export class HostSetup extends pulumi.ComponentResource {
    * A role that schedules a reboot exits first (a synchronous reboot would fail its command); this
    * waits on the Pulumi runner, over ssh, until the host answers with a new boot id.
    */
-  private awaitReboot(name: string, step: RoleStep, role: command.remote.Command, args: HostSetupArgs): command.local.Command {
+  private awaitReboot(name: string, step: RoleStep, role: command.remote.Command, args: HostSetupArgs, dir: string, sudo: string): command.local.Command {
     const connection = pulumi.output(args.tailnetConnection);
     return new command.local.Command(
       `${name}-${step.role}-reboot`,
@@ -116,6 +116,9 @@ export class HostSetup extends pulumi.ComponentResource {
           FLEET_SSH_PORT: connection.apply((c) => String(c.port ?? 22)),
           FLEET_SSH_USER: connection.apply((c) => c.user ?? "root"),
           FLEET_SSH_HOST_KEY: connection.apply((c) => c.hostKey ?? ""),
+          // Once back, the await-boot role waits on the host until systemd has settled.
+          // await-reboot.sh fills in the previous boot id (hex and dashes only, checked there).
+          FLEET_SETTLE_COMMAND: `${sudo}env ${shellEnv({ FLEET_HOST: args.plan.name, FLEET_PREVIOUS_BOOT_ID: "@PREVIOUS_BOOT_ID@" })} bash ${shellQuote(`${dir}/await-boot.sh`)}`,
         },
         stdin: connection.apply((c) => c.privateKey ?? ""),
         logging: "stdoutAndStderr",

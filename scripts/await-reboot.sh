@@ -3,9 +3,13 @@
 # boot id (FLEET_PREVIOUS_BOOT_ID), waits until the host answers over ssh with a different one.
 # A reboot cannot be awaited on the host itself: it would end the command's own SSH session.
 #
+# Once the host is back, it runs FLEET_SETTLE_COMMAND there (the await-boot role: waits until
+# systemd has settled), so the next role starts on a booted system.
+#
 # Inputs: FLEET_HOST, FLEET_PREVIOUS_BOOT_ID (empty: nothing to wait for), FLEET_SSH_HOST,
 # FLEET_SSH_PORT, FLEET_SSH_USER, FLEET_SSH_HOST_KEY (empty: host key not pinned),
-# FLEET_TIMEOUT_SECONDS (default 900). The private key comes on stdin, never in argv.
+# FLEET_SETTLE_COMMAND, FLEET_TIMEOUT_SECONDS (default 900). The private key comes on stdin (empty:
+# the runner's ssh-agent), never in argv.
 set -euo pipefail
 
 host=${FLEET_HOST:?FLEET_HOST is required}
@@ -17,12 +21,14 @@ if [[ -z "$previous" ]]; then
   echo "ok: no reboot scheduled on $host"
   exit 0
 fi
+[[ "$previous" =~ ^[0-9a-f-]+$ ]] || { echo "failed: await-reboot on $host: '$previous' is not a boot id" >&2; exit 1; }
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 umask 077
 cat >"$work/key"
-ssh_opts=(-i "$work/key" -p "${FLEET_SSH_PORT:-22}" -o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=5)
+ssh_opts=(-p "${FLEET_SSH_PORT:-22}" -o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=5)
+[[ ! -s "$work/key" ]] || ssh_opts+=(-i "$work/key")
 if [[ -n "${FLEET_SSH_HOST_KEY:-}" ]]; then
   printf '%s %s\n' "$FLEET_SSH_HOST" "$FLEET_SSH_HOST_KEY" >"$work/known_hosts"
   ssh_opts+=(-o StrictHostKeyChecking=yes -o "UserKnownHostsFile=$work/known_hosts")
@@ -35,6 +41,12 @@ deadline=$((SECONDS + timeout))
 while ((SECONDS < deadline)); do
   current=$(ssh "${ssh_opts[@]}" "${FLEET_SSH_USER:-root}@${FLEET_SSH_HOST:?}" 'cat /proc/sys/kernel/random/boot_id' 2>/dev/null || true)
   if [[ -n "$current" && "$current" != "$previous" ]]; then
+    if [[ -n "${FLEET_SETTLE_COMMAND:-}" ]]; then
+      settle="${FLEET_SETTLE_COMMAND//@PREVIOUS_BOOT_ID@/$previous}"
+      # shellcheck disable=SC2029 # the command is built here on purpose and runs on the host
+      ssh "${ssh_opts[@]}" "${FLEET_SSH_USER:-root}@${FLEET_SSH_HOST}" "$settle" >&2 ||
+        { echo "failed: await-reboot on $host: the host came back but did not settle. hint: systemctl --failed on $host" >&2; exit 1; }
+    fi
     echo "changed: $host rebooted (boot id $previous -> $current)"
     exit 0
   fi

@@ -43,7 +43,7 @@ runCli("diff", (argv) => {
   const worktree = join(dir, "base");
   try {
     git("worktree", "add", "--detach", "--quiet", worktree, commit);
-    symlinkSync(join(REPO_ROOT, "node_modules"), join(worktree, "node_modules"), "dir");
+    if (!existsSync(join(worktree, "node_modules"))) symlinkSync(join(REPO_ROOT, "node_modules"), join(worktree, "node_modules"), "dir");
     const baseStack = join(worktree, inRepo);
     const before: SynthResult = existsSync(baseStack) ? synthIn(worktree, baseStack) : { ok: true, resources: [] };
     const after = synthIn(REPO_ROOT, stackFile);

@@ -19,6 +19,7 @@
 // validation (a mock accepts any input), and unknowns (outputs are known unless `preview` is set).
 
 import * as pulumi from "@pulumi/pulumi";
+import * as settings from "@pulumi/pulumi/runtime/settings";
 
 /** One resource as the mock saw it. */
 export interface RecordedResource {
@@ -159,6 +160,16 @@ interface PendingRegistration {
 let installed: PulumiMocks | undefined;
 
 /**
+ * The SDK's own "all registrations answered" signal. `waitForRPCs` is exported by the runtime's
+ * settings module but marked internal; `disconnect` (public) uses it and then closes the monitor,
+ * which a test that keeps registering cannot afford.
+ */
+async function waitForRpcs(): Promise<void> {
+  const wait = (settings as unknown as { waitForRPCs?: () => Promise<void> }).waitForRPCs;
+  if (typeof wait === "function") await wait();
+}
+
+/**
  * Installs the mocks (once per process; a second call throws, since Pulumi's runtime state is global) and
  * sets the config. Call before importing modules that create resources.
  */
@@ -250,8 +261,10 @@ export function installPulumiMocks(options: PulumiMockOptions = {}): PulumiMocks
     dependenciesOf: (resource) => resources.filter((r) => r.urn !== undefined && resource.dependencies.includes(r.urn)),
     parentOf: (resource) => (resource.parentUrn === undefined ? undefined : resources.find((r) => r.urn === resource.parentUrn)),
     async settle() {
-      // Registration is asynchronous (inputs are awaited first); wait until nothing has happened for a few
-      // turns of the event loop and every recorded registration has its URN.
+      // The SDK counts every registration from the moment its resource is constructed until the
+      // monitor answers (rpcKeepAlive); waitForRPCs resolves when none is outstanding. Then also
+      // wait until every record has its URN and nothing moved for a few turns of the event loop.
+      await waitForRpcs();
       let quiet = 0;
       let seen = -1;
       for (let turn = 0; turn < 10_000 && quiet < 5; turn++) {

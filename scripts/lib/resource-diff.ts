@@ -89,12 +89,26 @@ export function renderDiff(changes: readonly ResourceChange[]): string {
     lines.push(group);
     for (const c of (groups.get(group) ?? []).sort((a, b) => (a.name < b.name ? -1 : 1))) {
       lines.push(`  ${SYMBOL[c.kind]} ${c.kind.padEnd(7)} ${c.type}  ${c.name}`);
-      for (const i of c.inputs) lines.push(`        ${i.key}: ${show(i.before)} → ${show(i.after)}`);
+      for (const i of c.inputs) lines.push(`        ${i.key}: ${describeChange(i.before, i.after)}`);
     }
   }
   const count = (k: ChangeKind): number => changes.filter((c) => c.kind === k).length;
   lines.push(`${count("create")} to create, ${count("delete")} to delete, ${count("replace")} to replace, ${count("update")} to update`);
   return lines.join("\n");
+}
+
+/** Lists show what left and what came (`- "OMP_NUM_THREADS=2" + "OMP_NUM_THREADS=1"`); others before → after. */
+function describeChange(before: unknown, after: unknown): string {
+  if (Array.isArray(before) && Array.isArray(after)) {
+    const text = (v: unknown): string => JSON.stringify(v);
+    const was = new Set(before.map(text));
+    const now = new Set(after.map(text));
+    const removed = [...was].filter((v) => !now.has(v)).map((v) => `- ${v}`);
+    const added = [...now].filter((v) => !was.has(v)).map((v) => `+ ${v}`);
+    if (removed.length + added.length > 0) return [...removed, ...added].join(" ");
+    return "reordered";
+  }
+  return `${show(before)} → ${show(after)}`;
 }
 
 function show(value: unknown): string {

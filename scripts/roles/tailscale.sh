@@ -61,7 +61,9 @@ until [[ -n "$(status_json)" ]]; do
 done
 state="$(backend_state)"
 
-up_flags=(--hostname="$ts_hostname" --timeout="${timeout_s}s")
+# --ssh: Tailscale SSH for the policy's admins (it serves the host's own /etc/ssh host keys, so a
+# pinned hostKey still matches). `up` must repeat it every time, like every non-default flag.
+up_flags=(--hostname="$ts_hostname" --ssh --timeout="${timeout_s}s")
 [[ -z "$tags" ]] || up_flags+=(--advertise-tags="$tags")
 
 case "$state" in

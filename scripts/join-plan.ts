@@ -1,0 +1,199 @@
+// npm run join-plan -- <stack name | path to a stack file> <host> [--out FILE]
+// Plans one host of a stack for scripts/join-fleet.sh: the roles to run on it, in order, with their
+// parameters, and its worker containers under the same contract as the Pulumi deployment
+// (components/Workers.ts). The planner is the one source of truth; this only serialises it.
+// The plan holds no secret values: it names the config keys whose values the machine's owner passes
+// to join-fleet.sh as files. See docs/join-fleet.md.
+
+import { readFileSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { parse } from "yaml";
+import type { Diagnostic } from "../components/core/diagnostics";
+import { planConfig } from "../components/core/pipeline";
+import type { HostPlan, WorkerPlan } from "../components/core/planner";
+import { planRoles, type RoleName } from "../components/core/roles";
+import type { FleetSpec } from "../components/core/schema";
+import { loadStack, REPO_ROOT, runCli, UsageError } from "./lib/stack";
+
+const USAGE = `usage: npm run join-plan -- <stack name | path to a stack file> <host> [--out FILE]
+
+Validates and plans the stack, and prints the join plan of one host as JSON: the role scripts to run
+on it in order (with their FLEET_* parameters) and its worker containers (image, contract env, GPU,
+MPS, limits, health check, drain, labels). scripts/join-fleet.sh applies it on the machine itself,
+for hosts Pulumi cannot reach over SSH. The plan holds no secret values, only the names of the config
+keys the workers need. Exits 1 when the config has errors, 2 on a bad command line or unknown host.
+  <stack>     a name under stacks/ (laptop reads stacks/Pulumi.laptop.yaml) or a file path
+  <host>      a host of the stack (hosts.<name>)
+  --out FILE  write the plan to FILE instead of stdout`;
+
+export const JOIN_PLAN_VERSION = 1;
+/**
+ * The port verify proves closed, as components/Fleet.ts DENIED_PROBE_PORT (not imported: that module
+ * loads the Pulumi SDK and providers; test/cli/join-plan.test.ts checks they agree).
+ */
+export const DENIED_PROBE_PORT = 22;
+
+export interface JoinPlanRole {
+  readonly role: RoleName;
+  /** Non-secret FLEET_* parameters, exactly as planRoles gives them. */
+  readonly env: Readonly<Record<string, string>>;
+  /** The role reads the Tailscale auth key on stdin (join-fleet.sh --auth-key-file). */
+  readonly authKeyOnStdin: boolean;
+  /** The role may schedule a reboot (managed NVIDIA driver). */
+  readonly mayReboot: boolean;
+}
+
+export interface JoinPlanWorker {
+  /** Fleet-unique worker name, `<host>-<service>-<replica>`; the container's hostname. */
+  readonly name: string;
+  /** `<service>-<replica>`, as the Pulumi deployment names the container. */
+  readonly containerName: string;
+  readonly service: string;
+  readonly replica: number;
+  readonly image: string;
+  /** Worker contract and service env, no secrets. REDIS_URL and secretEnv are added on the host. */
+  readonly env: Readonly<Record<string, string>>;
+  /** Env var → config key whose secret value the host passes as a file (`--secret KEY=FILE`). */
+  readonly secretEnv: Readonly<Record<string, string>>;
+  readonly device: WorkerPlan["device"];
+  readonly threads: number;
+  readonly gpu: number | null;
+  readonly mps: boolean;
+  /** The MPS pipe directory to mount (same path inside), or null when the worker is no MPS client. */
+  readonly pipeDirectory: string | null;
+  readonly user: number | null;
+  readonly memoryMiB: number;
+  readonly cpuSet: string | null;
+  readonly command: readonly string[] | null;
+  readonly healthcheck: WorkerPlan["healthcheck"];
+  readonly stopSignal: string;
+  readonly drainSeconds: number;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export interface JoinPlan {
+  readonly version: typeof JOIN_PLAN_VERSION;
+  /** `<project>-<stack>`, as the Pulumi program labels containers. */
+  readonly fleet: string;
+  readonly host: string;
+  readonly roles: readonly JoinPlanRole[];
+  readonly workers: readonly JoinPlanWorker[];
+  /** Config keys whose values the host needs as files: redisUrl first, then the workers' secrets. */
+  readonly secrets: readonly string[];
+}
+
+/** The join plan of one planned host. Pure. */
+export function joinPlan(spec: FleetSpec, host: HostPlan, fleet: string): JoinPlan {
+  const roles = planRoles(host, {
+    redis: spec.redis,
+    tags: [spec.tailnet.workerTag],
+    // A joining machine enrolls itself: the tailscale role runs locally with the key from a file.
+    enrolledAtBoot: false,
+    deniedPort: DENIED_PROBE_PORT,
+  }).map((step) => ({ role: step.role, env: step.env, authKeyOnStdin: step.authKeyOnStdin, mayReboot: step.mayReboot }));
+  const workers = host.workers.map((w) => joinWorker(w, host, fleet));
+  const secretKeys = workers.flatMap((w) => Object.values(w.secretEnv));
+  return {
+    version: JOIN_PLAN_VERSION,
+    fleet,
+    host: host.name,
+    roles,
+    workers,
+    secrets: [spec.redisUrl.secret, ...[...new Set(secretKeys)].filter((k) => k !== spec.redisUrl.secret).sort()],
+  };
+}
+
+function joinWorker(w: WorkerPlan, host: HostPlan, fleet: string): JoinPlanWorker {
+  return {
+    name: w.name,
+    containerName: `${w.service}-${w.replica}`,
+    service: w.service,
+    replica: w.replica,
+    image: w.image,
+    env: w.env,
+    secretEnv: Object.fromEntries(Object.entries(w.secretEnv).map(([env, ref]) => [env, ref.secret])),
+    device: w.device,
+    threads: w.threads,
+    gpu: w.gpu,
+    mps: w.mps,
+    pipeDirectory: w.mps ? host.mps.pipeDirectory : null,
+    user: w.user,
+    memoryMiB: w.ramMiB,
+    cpuSet: w.cpuSet,
+    command: w.command,
+    healthcheck: w.healthcheck,
+    stopSignal: w.stopSignal,
+    drainSeconds: w.drainSeconds,
+    // The same labels as components/Workers.ts; join-fleet.sh adds its spec hash.
+    labels: {
+      "gpu-fleet.fleet": fleet,
+      "gpu-fleet.host": host.name,
+      "gpu-fleet.service": w.service,
+      "gpu-fleet.replica": String(w.replica),
+      "gpu-fleet.gpu": w.gpu === null ? "cpu" : String(w.gpu),
+    },
+  };
+}
+
+/** The Pulumi project name from Pulumi.yaml, so labels match `<project>-<stack>` of the program. */
+function projectName(): string {
+  const doc = parse(readFileSync(resolve(REPO_ROOT, "Pulumi.yaml"), "utf8")) as { name?: unknown } | null;
+  return typeof doc?.name === "string" ? doc.name : "gpu-fleet";
+}
+
+function where(d: Diagnostic): string {
+  return d.path === "" ? "" : `${d.path}: `;
+}
+
+function parseArgs(argv: readonly string[]): { stack: string; host: string; out?: string } {
+  const positional: string[] = [];
+  let out: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "--out") {
+      out = argv[++i];
+      if (out === undefined || out === "") throw new UsageError(`--out needs a file\n${USAGE}`);
+    } else if (arg.startsWith("--out=")) {
+      out = arg.slice("--out=".length);
+    } else if (arg.startsWith("-")) {
+      throw new UsageError(`unknown option ${arg}\n${USAGE}`);
+    } else {
+      positional.push(arg);
+    }
+  }
+  if (positional.length !== 2) throw new UsageError(`name one stack and one host\n${USAGE}`);
+  return { stack: positional[0], host: positional[1], out };
+}
+
+// Run as a CLI only; the tests import the types and constants.
+if (require.main === module) runCli("join-plan", main);
+
+function main(argv: string[]): number {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const args = parseArgs(argv);
+  const stack = loadStack(args.stack);
+  const result = planConfig(stack.document, stack.diagnostics);
+  // Diagnostics as `npm run plan` prints them, on stderr: stdout carries only the JSON.
+  for (const warning of result.warnings) process.stderr.write(`! ${where(warning)}${warning.message}\n`);
+  if (result.spec === undefined) {
+    for (const error of result.errors) process.stderr.write(`✗ ${where(error)}${error.message}\n`);
+    process.stderr.write(`stack ${stack.name} (${stack.path}): ${result.errors.length} error${result.errors.length === 1 ? "" : "s"}; no join plan written.\n`);
+    return 1;
+  }
+  const host = result.plan.hosts.find((h) => h.name === args.host);
+  if (host === undefined) {
+    const known = result.plan.hosts.map((h) => h.name);
+    throw new UsageError(`stack ${stack.name} has no host '${args.host}'. Hosts: ${known.length > 0 ? known.join(", ") : "none"}.`);
+  }
+  const text = `${JSON.stringify(joinPlan(result.spec, host, `${projectName()}-${stack.name}`), null, 2)}\n`;
+  if (args.out === undefined) {
+    process.stdout.write(text);
+  } else {
+    writeFileSync(args.out, text);
+    process.stderr.write(`join plan of ${host.name} (${host.workers.length} workers) written to ${args.out}\n`);
+  }
+  return 0;
+}

@@ -1,0 +1,60 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { REPO_ROOT, runTool, STACK_TRACE } from "../support/run";
+import { standInSecret } from "../../scripts/lib/engine-config";
+
+interface SynthJson {
+  resources: { type: string; name: string; parent: string | null; inputs: Record<string, unknown> }[];
+}
+const synth = (...args: string[]) => runTool("scripts/synth.ts", args);
+const SECRETS = [standInSecret("gpu-fleet:redisUrl"), standInSecret("gpu-fleet:sshPrivateKey"), "tskey-auth-mock-", "plaintext-of-"];
+
+describe("npm run synth", () => {
+  for (const stack of ["hetzner-gpu", "laptop"]) {
+    it(`matches the snapshot of ${stack} (UPDATE_SNAPSHOTS=1 rewrites it)`, () => {
+      const result = synth(stack, "--json");
+      assert.equal(result.status, 0, result.stderr);
+      const file = join(REPO_ROOT, "test/snapshots", `synth-${stack}.json`);
+      if (process.env.UPDATE_SNAPSHOTS === "1" || !existsSync(file)) writeFileSync(file, result.stdout);
+      assert.equal(result.stdout, readFileSync(file, "utf8"), `synth of ${stack} changed; review it and run UPDATE_SNAPSHOTS=1 npm test`);
+    });
+  }
+
+  it("prints every resource with type, name, parent and inputs, and never a secret", () => {
+    const result = synth("hetzner-gpu", "--json");
+    for (const secret of SECRETS) assert.ok(!result.stdout.includes(secret), `synth printed ${secret}`);
+    const json = JSON.parse(result.stdout) as SynthJson;
+    const types = new Set(json.resources.map((r) => r.type));
+    for (const type of [
+      "gpu-fleet:index:Fleet",
+      "gpu-fleet:index:Host",
+      "gpu-fleet:index:Tailnet",
+      "tailscale:index/acl:Acl",
+      "tailscale:index/tailnetKey:TailnetKey",
+      "hcloud:index/server:Server",
+      "hcloud:index/firewall:Firewall",
+      "command:remote:Command",
+      "docker:index/container:Container",
+    ]) {
+      assert.ok(types.has(type), `synth has a ${type}`);
+    }
+    const container = json.resources.find((r) => r.name === "fleet-gex44-1-workers-kokoro-1");
+    assert.equal(container?.parent, "fleet-gex44-1-workers");
+    assert.ok((container?.inputs.envs as string[]).includes("REDIS_URL=[secret]"));
+    assert.ok((container?.inputs.envs as string[]).includes("OMP_NUM_THREADS=2"));
+    const server = json.resources.find((r) => r.type === "hcloud:index/server:Server");
+    assert.equal(server?.inputs.userData, "[secret]");
+    const table = synth("hetzner-gpu");
+    assert.equal(table.status, 0);
+    assert.match(table.stdout, /^docker:index\/container:Container  fleet-gex44-1-workers-kokoro-1  \(parent fleet-gex44-1-workers\)$/m);
+    for (const secret of SECRETS) assert.ok(!table.stdout.includes(secret));
+  });
+
+  it("stops on an invalid stack with the errors and exit 1", () => {
+    const result = synth(join(REPO_ROOT, "test/snapshots/does-not-exist.yaml"));
+    assert.equal(result.status, 2);
+    assert.doesNotMatch(result.stderr, STACK_TRACE);
+  });
+});
