@@ -33,5 +33,7 @@ export const plan = result.plan.hosts.map((h) => ({
 export const hosts = fleet.hostAddresses;
 /** The tailnet policy's tests: what the policy is proven to allow and deny. */
 export const policyTests = fleet.tailnet.testNames;
+/** Auth keys of `join` hosts, for scripts/join-fleet.sh: `pulumi stack output joinKeys --show-secrets`. */
+export const joinKeys = fleet.joinKeys;
 /** In external policy mode, the fragment to merge into your own tailnet policy. */
 export const policyFragment = fleet.tailnet.fragment;

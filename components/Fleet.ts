@@ -31,6 +31,8 @@ export const DENIED_PROBE_PORT = 22;
 export class Fleet extends pulumi.ComponentResource {
   public readonly tailnet: Tailnet;
   public readonly hosts: ReadonlyMap<string, Host>;
+  /** Auth keys of `join` hosts, for scripts/join-fleet.sh (secret). */
+  public readonly joinKeys: pulumi.Output<Record<string, string>>;
   /** Per host: tailnet name and tailnet IPv4 (as the tailscale role reported it). */
   public readonly hostAddresses: pulumi.Output<Record<string, { tailnetName: string; tailnetAddress: string }>>;
 
@@ -69,7 +71,8 @@ export class Fleet extends pulumi.ComponentResource {
     const fleetKey = spec.sshPrivateKey === undefined ? undefined : args.secret(spec.sshPrivateKey);
     const lanes = new RolloutLanes();
     const hosts = new Map<string, Host>();
-    for (const hostPlan of plan.hosts) {
+    // A join host gets its auth key (joinKeys) and nothing else: it runs its own roles and workers.
+    for (const hostPlan of plan.hosts.filter((h) => h.kind !== "join")) {
       const hostSpec = spec.hosts[hostPlan.name];
       const ownKey = hostSpec.ssh?.privateKey;
       const host = new Host(
@@ -109,7 +112,9 @@ export class Fleet extends pulumi.ComponentResource {
       (host.setup.roles.tailscale?.stdout ?? pulumi.output("")).apply((stdout) => [hostName, { tailnetName: host.tailnetName, tailnetAddress: tailnetAddress(stdout) }] as const),
     );
     this.hostAddresses = pulumi.all(addresses).apply((entries) => Object.fromEntries(entries));
-    this.registerOutputs({ hostAddresses: this.hostAddresses, policyTests: this.tailnet.testNames });
+    const joinHosts = plan.hosts.filter((h) => h.kind === "join").map((h) => h.name);
+    this.joinKeys = pulumi.secret(pulumi.all(Object.fromEntries(joinHosts.map((h) => [h, this.tailnet.authKeys[h]]))));
+    this.registerOutputs({ hostAddresses: this.hostAddresses, policyTests: this.tailnet.testNames, joinKeys: this.joinKeys });
   }
 }
 

@@ -79,7 +79,8 @@ export interface WorkerPlan {
 
 export interface HostPlan {
   readonly name: string;
-  readonly kind: "ssh" | "hcloud";
+  /** ssh: an existing machine Pulumi sets up over SSH; hcloud: a new Hetzner Cloud server; join: a machine that runs join-fleet.sh itself. */
+  readonly kind: "ssh" | "hcloud" | "join";
   /** Human description of the machine, e.g. "Hetzner GEX44 (...)" or "custom". */
   readonly machine: string;
   readonly cpu: { readonly cores: number; readonly reserved: number; readonly usable: number; readonly threads: number };
@@ -125,9 +126,11 @@ export function planFleet(input: PlannerInput): FleetPlan {
  */
 function planRollout(hosts: HostPlan[], input: PlannerInput, out: DiagnosticList): HostPlan[] {
   const after = new Map<string, string>();
-  const services = [...new Set(hosts.flatMap((h) => h.workers.map((w) => w.service)))];
+  // Pulumi replaces only the workers it deploys; a join host restarts its own with join-fleet.sh.
+  const deployed = hosts.filter((h) => h.kind !== "join");
+  const services = [...new Set(deployed.flatMap((h) => h.workers.map((w) => w.service)))];
   for (const service of services) {
-    const workers = hosts
+    const workers = deployed
       .flatMap((h, hostIndex) => h.workers.filter((w) => w.service === service).map((w) => ({ w, hostIndex })))
       .sort((a, b) => a.w.replica - b.w.replica || a.hostIndex - b.hostIndex)
       .map(({ w }) => w);
@@ -322,7 +325,7 @@ function planHost(name: string, host: HostSpec, input: PlannerInput, out: Diagno
 
   return {
     name,
-    kind: host.hcloud !== undefined ? "hcloud" : "ssh",
+    kind: host.hcloud !== undefined ? "hcloud" : host.join !== undefined ? "join" : "ssh",
     machine: facts.description,
     cpu: { cores: facts.cores, reserved: reserved.cores, usable: usableCores, threads: threadsUsed },
     ramMiB: { total: facts.ramMiB, reserved: reserved.ramMiB, used: ramUsed },

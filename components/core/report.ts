@@ -41,7 +41,8 @@ export function planJson(result: PipelineResult): PlanJson {
 export function planTable(result: PipelineResult): string {
   const lines: string[] = [];
   for (const host of result.plan.hosts) {
-    lines.push(`${host.name}  (${host.kind === "hcloud" ? "Hetzner Cloud" : "ssh"})  ${host.machine}`);
+    const kind = { ssh: "ssh", hcloud: "Hetzner Cloud", join: "joins itself" }[host.kind];
+    lines.push(`${host.name}  (${kind})  ${host.machine}`);
     lines.push(row("CPU", `${host.cpu.threads}/${host.cpu.usable} threads  (${host.cpu.cores} cores, ${host.cpu.reserved} reserved)`));
     lines.push(row("RAM", `${mib(host.ramMiB.used)}/${mib(host.ramMiB.total - host.ramMiB.reserved)}  (${mib(host.ramMiB.total)}, ${mib(host.ramMiB.reserved)} reserved)`));
     for (const gpu of host.gpus) {

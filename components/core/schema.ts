@@ -204,6 +204,8 @@ const HostSchema = z
   .strictObject({
     ssh: SshSchema.optional(),
     hcloud: HcloudSchema.optional(),
+    /** A machine that joins by itself (scripts/join-fleet.sh): the stack owns its tailnet key, not its roles or workers. */
+    join: z.strictObject({}).optional(),
     /** Catalog machine, e.g. gex44; hcloud hosts take theirs from serverType. */
     hardware: z.string().min(1).optional(),
     cpu: z.strictObject({ cores: z.int().min(1).max(4096) }).optional(),
@@ -222,12 +224,13 @@ const HostSchema = z
     workers: z.record(z.string(), HostWorkerSchema).default({}),
   })
   .superRefine((host, ctx) => {
-    if ((host.ssh === undefined) === (host.hcloud === undefined)) {
+    const kinds = [host.ssh, host.hcloud, host.join].filter((kind) => kind !== undefined).length;
+    if (kinds !== 1) {
       ctx.addIssue({
         code: "custom",
         path: [],
         message:
-          "give exactly one of `ssh` (an existing machine: { address, user }) or `hcloud` (a new Hetzner Cloud server: { serverType, location })",
+          "give exactly one of `ssh` (an existing machine: { address, user }), `hcloud` (a new Hetzner Cloud server: { serverType, location }) or `join: {}` (a machine that joins by itself with scripts/join-fleet.sh)",
       });
     }
   });

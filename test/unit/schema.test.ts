@@ -94,11 +94,15 @@ describe("stack config schema", () => {
     assert.match(errors[2].message, /use one of: auto, on, off/);
   });
 
-  it("requires exactly one of ssh and hcloud on a host", () => {
+  it("requires exactly one of ssh, hcloud and join on a host", () => {
     const both = errorsOf(mutate((v) => (hosts(v)["gex44-1"].hcloud = { serverType: "ccx33", location: "fsn1" })));
     assert.equal(both.length, 1);
     assert.equal(both[0].path, "hosts.gex44-1");
-    assert.match(both[0].message, /exactly one of `ssh`.*or `hcloud`/);
+    assert.match(both[0].message, /exactly one of `ssh` .*, `hcloud` .* or `join: \{\}`/);
+    const none = errorsOf(mutate((v) => delete hosts(v)["gex44-1"].ssh));
+    assert.equal(none[0].path, "hosts.gex44-1");
+    const joins = parseFleet(configDoc(mutate((v) => (hosts(v)["gex44-1"] = { join: {}, hardware: "gex44", workers: {} }))));
+    assert.deepEqual(joins.diagnostics, []);
   });
 
   it("rejects a host name that cannot be a hostname", () => {
