@@ -74,7 +74,8 @@ export class Host extends pulumi.ComponentResource {
     const user = spec.ssh?.user ?? "root";
     const port = spec.ssh?.port ?? 22;
     const hostKey = spec.ssh?.hostKey;
-    const tailnetConnection: SshConnection = { host: plan.name, port, user, hostKey, privateKey: args.privateKey };
+    // A new hcloud server is reachable on the tailnet only once cloud-init has enrolled it: keep dialing.
+    const tailnetConnection: SshConnection = { host: plan.name, port, user, hostKey, privateKey: args.privateKey, dialErrorLimit: hcloud === undefined ? 10 : 60 };
     const jump = spec.ssh?.jumpHost;
     const addressConnection: SshConnection | undefined =
       spec.ssh === undefined

@@ -55,7 +55,7 @@ export class HostSetup extends pulumi.ComponentResource {
     // tailnet copy is what later roles run. Re-copied when any script changes.
     const rolesHash = fingerprintAll(args.scripts);
     const copies = new Map<RoleStep["via"], command.remote.CopyToRemote>();
-    const copyFor = (via: RoleStep["via"], after: pulumi.Resource[]): command.remote.CopyToRemote => {
+    const copyFor = (via: RoleStep["via"], after: pulumi.Input<pulumi.Resource>[]): command.remote.CopyToRemote => {
       const existing = copies.get(via);
       if (existing !== undefined) return existing;
       const copy = new command.remote.CopyToRemote(
@@ -70,7 +70,8 @@ export class HostSetup extends pulumi.ComponentResource {
     const roles: Partial<Record<RoleName, command.remote.Command>> = {};
     let previous: pulumi.Resource[] = [];
     for (const step of args.steps) {
-      const copy = copyFor(step.via, step === args.steps[0] ? [] : previous);
+      // The first copy waits for what the first role waits for (an hcloud host's server).
+      const copy = copyFor(step.via, step === args.steps[0] ? (args.dependsOn ?? []) : previous);
       const env = { FLEET_ROLE_FINGERPRINT: roleFingerprint(step, args.scripts), ...step.env };
       const role = new command.remote.Command(
         `${name}-${step.role}`,

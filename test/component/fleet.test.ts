@@ -94,9 +94,12 @@ describe("host roles", () => {
     assert.match(String(role("gex44-1", "tailscale").inputs.delete), /tailscale logout/);
   });
 
-  it("on hcloud hosts wait for the server and go away with it", () => {
+  it("on hcloud hosts wait for the server, roles copy included", () => {
     const facts = role("cpu-1", "facts");
     assert.ok(mocks.dependenciesOf(facts).some((d) => d.type === "hcloud:index/server:Server"));
+    const copy = mocks.named("fleet-cpu-1-setup-roles-tailnet");
+    assert.ok(mocks.dependenciesOf(copy).some((d) => d.type === "hcloud:index/server:Server"));
+    assert.equal((facts.inputs.connection as { value: { dialErrorLimit: number } }).value.dialErrorLimit, 60);
   });
 });
 
