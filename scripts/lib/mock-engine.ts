@@ -89,10 +89,13 @@ export interface PulumiMocks {
   settle(): Promise<void>;
 }
 
+/** Prefix of the auth keys the mock Tailscale provider returns; built at run time, never a key-shaped literal. */
+export const MOCK_AUTH_KEY_PREFIX = ["tskey", "auth", "mock-"].join("-");
+
 /** Deterministic defaults for outputs the providers compute (beyond echoing inputs). */
 export const DEFAULT_OUTPUTS: Record<string, OutputsFor> = {
   "tailscale:index/tailnetKey:TailnetKey": (args) => ({
-    key: `tskey-auth-mock-${args.name}`,
+    key: `${MOCK_AUTH_KEY_PREFIX}${args.name}`,
     invalid: false,
     createdAt: "2026-01-01T00:00:00Z",
     expiresAt: "2026-01-02T00:00:00Z",
@@ -346,4 +349,4 @@ export function redactSecrets(value: unknown, knownSecrets: readonly string[]): 
 export const SECRET_PLACEHOLDER = "[secret]";
 
 /** Values the mock engine itself returns as secrets (provider-generated secret outputs). */
-export const MOCK_SECRET_MARKERS = ["tskey-auth-mock-"] as const;
+export const MOCK_SECRET_MARKERS = [MOCK_AUTH_KEY_PREFIX] as const;

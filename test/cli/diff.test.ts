@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { REPO_ROOT } from "../support/run";
 import type { ResourceChange } from "../../scripts/lib/resource-diff";
 import { standInSecret } from "../../scripts/lib/engine-config";
+import { MOCK_AUTH_KEY_PREFIX } from "../support/pulumi-mocks";
 
 let repo: string;
 const STACK = "stacks/Pulumi.hetzner-gpu.yaml";
@@ -78,7 +79,7 @@ describe("npm run diff", () => {
   it("never prints a secret's stand-in value", () => {
     const { text, changes } = diff((t) => t.replace("threads: 2\n      vramMiB: 600", "threads: 1\n      vramMiB: 600"));
     assert.ok(changes.length > 0);
-    for (const secret of [standInSecret("gpu-fleet:redisUrl"), "tskey-auth-mock-", "plaintext-of-"]) assert.ok(!text.includes(secret));
+    for (const secret of [standInSecret("gpu-fleet:redisUrl"), MOCK_AUTH_KEY_PREFIX, "plaintext-of-"]) assert.ok(!text.includes(secret));
     assert.match(text, /envs: - "OMP_NUM_THREADS=2" .*\+ "OMP_NUM_THREADS=1"/);
   });
 });

@@ -2,7 +2,7 @@
 // containers exactly as planned, dependencies that make rollouts and roles safe.
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { installPulumiMocks, isSecretValue, type PulumiMocks, type RecordedResource } from "../support/pulumi-mocks";
+import { installPulumiMocks, isSecretValue, MOCK_AUTH_KEY_PREFIX, type PulumiMocks, type RecordedResource } from "../support/pulumi-mocks";
 import { engineConfig, standInSecret } from "../../scripts/lib/engine-config";
 import { loadStack } from "../../scripts/lib/stack";
 import { planConfig } from "../../components/core/pipeline";
@@ -67,7 +67,7 @@ describe("host roles", () => {
     }
     for (const command of [...commands(), ...mocks.ofType("command:local:Command")]) {
       const visible = plainText({ create: command.inputs.create, delete: command.inputs.delete, environment: command.inputs.environment });
-      assert.ok(!visible.includes("tskey-auth-mock-"), `${command.name} has an auth key outside stdin`);
+      assert.ok(!visible.includes(MOCK_AUTH_KEY_PREFIX), `${command.name} has an auth key outside stdin`);
       for (const secret of SECRET_STAND_INS) assert.ok(!visible.includes(secret), `${command.name} has a secret outside stdin/connection`);
       assert.equal(command.inputs.addPreviousOutputInEnv, false);
     }

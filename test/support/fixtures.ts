@@ -40,3 +40,8 @@ export function withHosts(hosts: Values, services?: Values): ConfigDocument {
   if (services !== undefined) values.services = { ...(values.services as Values), ...services };
   return configDoc(values);
 }
+
+/** An auth-key-shaped test value, built at run time so the repository holds nothing key-shaped. */
+export function fakeAuthKey(id: string): string {
+  return ["tskey", "auth", `k${id}CNTRL`, "NotARealSecretButTreatedAsOne"].join("-");
+}
