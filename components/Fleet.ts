@@ -8,7 +8,7 @@ import { createFleetSshKey, createSpreadPlacementGroup } from "./HetznerServer";
 import { Host } from "./Host";
 import { Tailnet } from "./Tailnet";
 import type { FleetPlan } from "./core/planner";
-import { planRoles } from "./core/roles";
+import { planRoles, roleContext } from "./core/roles";
 import type { FleetSpec, SecretRef } from "./core/schema";
 
 export interface FleetArgs {
@@ -25,8 +25,6 @@ export interface FleetArgs {
   readonly secret: (ref: SecretRef) => pulumi.Output<string>;
 }
 
-/** A port on the Redis host the policy denies to workers; the verify role proves it stays closed. */
-export const DENIED_PROBE_PORT = 22;
 
 export class Fleet extends pulumi.ComponentResource {
   public readonly tailnet: Tailnet;
@@ -81,12 +79,7 @@ export class Fleet extends pulumi.ComponentResource {
           plan: hostPlan,
           spec: hostSpec,
           fleet: args.fleet,
-          roles: planRoles(hostPlan, {
-            redis: spec.redis,
-            tags,
-            enrolledAtBoot: hostPlan.kind === "hcloud",
-            deniedPort: DENIED_PROBE_PORT,
-          }),
+          roles: planRoles(hostPlan, roleContext(spec, hostPlan)),
           scripts: args.scripts,
           rolesArchive: args.rolesArchive,
           awaitRebootScript: args.awaitRebootScript,

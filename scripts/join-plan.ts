@@ -11,7 +11,7 @@ import { parse } from "yaml";
 import type { Diagnostic } from "../components/core/diagnostics";
 import { planConfig } from "../components/core/pipeline";
 import type { HostPlan, WorkerPlan } from "../components/core/planner";
-import { planRoles, type RoleName } from "../components/core/roles";
+import { planRoles, roleContext, type RoleName } from "../components/core/roles";
 import type { FleetSpec } from "../components/core/schema";
 import { loadStack, REPO_ROOT, runCli, UsageError } from "./lib/stack";
 
@@ -27,11 +27,6 @@ keys the workers need. Exits 1 when the config has errors, 2 on a bad command li
   --out FILE  write the plan to FILE instead of stdout`;
 
 export const JOIN_PLAN_VERSION = 1;
-/**
- * The port verify proves closed, as components/Fleet.ts DENIED_PROBE_PORT (not imported: that module
- * loads the Pulumi SDK and providers; test/cli/join-plan.test.ts checks they agree).
- */
-export const DENIED_PROBE_PORT = 22;
 
 export interface JoinPlanRole {
   readonly role: RoleName;
@@ -84,13 +79,8 @@ export interface JoinPlan {
 
 /** The join plan of one planned host. Pure. */
 export function joinPlan(spec: FleetSpec, host: HostPlan, fleet: string): JoinPlan {
-  const roles = planRoles(host, {
-    redis: spec.redis,
-    tags: [spec.tailnet.workerTag],
-    // A joining machine enrolls itself: the tailscale role runs locally with the key from a file.
-    enrolledAtBoot: false,
-    deniedPort: DENIED_PROBE_PORT,
-  }).map((step) => ({ role: step.role, env: step.env, authKeyOnStdin: step.authKeyOnStdin, mayReboot: step.mayReboot }));
+  // A joining machine enrolls itself: the tailscale role runs locally with the key from a file.
+  const roles = planRoles(host, roleContext(spec, host)).map((step) => ({ role: step.role, env: step.env, authKeyOnStdin: step.authKeyOnStdin, mayReboot: step.mayReboot }));
   const workers = host.workers.map((w) => joinWorker(w, host, fleet));
   const secretKeys = workers.flatMap((w) => Object.values(w.secretEnv));
   return {

@@ -8,6 +8,7 @@
 
 import { createHash } from "node:crypto";
 import type { HostPlan } from "./planner";
+import type { FleetSpec } from "./schema";
 
 export const ROLE_ORDER = ["facts", "base", "tailscale", "docker", "nvidia-driver", "container-toolkit", "mps", "verify"] as const;
 export type RoleName = (typeof ROLE_ORDER)[number];
@@ -37,6 +38,20 @@ export interface RoleContext {
   readonly enrolledAtBoot: boolean;
   /** A port on the Redis host the policy denies to workers; verify proves it stays closed. */
   readonly deniedPort: number;
+}
+
+/** A port on the Redis host the policy denies to workers; the verify role proves it stays closed. */
+export const DENIED_PROBE_PORT = 22;
+
+/** A host's role context in a fleet: the same for the Pulumi deployment and for join-fleet.sh. */
+export function roleContext(spec: Pick<FleetSpec, "redis" | "tailnet">, host: HostPlan): RoleContext {
+  return {
+    redis: spec.redis,
+    tags: [spec.tailnet.workerTag],
+    // cloud-init enrolls an hcloud server at first boot; every other host enrolls in the tailscale role.
+    enrolledAtBoot: host.kind === "hcloud",
+    deniedPort: DENIED_PROBE_PORT,
+  };
 }
 
 export function planRoles(host: HostPlan, context: RoleContext): RoleStep[] {
