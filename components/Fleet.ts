@@ -51,7 +51,8 @@ export class Fleet extends pulumi.ComponentResource {
           testUser: spec.tailnet.testUser,
         },
         mode: spec.tailnet.policy,
-        basePolicy: args.basePolicy,
+        // The base policy is merged only when the stack owns the policy file.
+        basePolicy: spec.tailnet.policy === "managed" ? args.basePolicy : undefined,
         hosts: plan.hosts.map((h) => ({ name: h.name, tags: [...tags] })),
         keyExpirySeconds: spec.tailnet.keyExpirySeconds,
       },

@@ -8,6 +8,7 @@ import * as tailscale from "@pulumi/tailscale";
 import {
   buildTailnetPolicy,
   describePolicyTests,
+  externalPolicyProblem,
   mergeIntoBasePolicy,
   renderPolicyFragment,
   renderPolicyJson,
@@ -158,6 +159,17 @@ export class Tailnet extends pulumi.ComponentResource {
           )
         : undefined;
 
+    // External mode: the team's policy repository owns the policy; keys wait until the live policy
+    // declares every tag they carry, and fail with what to do if it does not.
+    const tagsChecked =
+      args.mode === "external"
+        ? tailscale.getAclOutput({ parent: this }).apply((live) => {
+            const problem = externalPolicyProblem(live.json, args.hosts.flatMap((h) => h.tags));
+            if (problem !== undefined) throw new TailnetPolicyError([problem]);
+            return true;
+          })
+        : undefined;
+
     const expiry = prepared.keyExpirySeconds;
     this.keys = {};
     this.authKeys = {};
@@ -168,7 +180,7 @@ export class Tailnet extends pulumi.ComponentResource {
           reusable: false,
           ephemeral: false,
           preauthorized: true,
-          tags: [...host.tags],
+          tags: tagsChecked === undefined ? [...host.tags] : tagsChecked.apply(() => [...host.tags]),
           expiry,
           // A used or expired single-use key stays in state as it is: never recreated behind the
           // consumer's back, so nothing downstream sees a new key and re-runs or replaces.

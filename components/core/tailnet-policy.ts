@@ -628,3 +628,25 @@ export function renderPolicyFragment(generated: TailnetPolicy): string {
   }).join("\n\n");
   return `${header.join("\n")}\n{\n${body}\n}\n`;
 }
+
+/**
+ * External mode: the team's own policy repository owns the policy file, so before a key is minted
+ * with the fleet's tags, check that the live policy (JSON text, as Tailscale returns it) declares
+ * them in tagOwners. Returns what is wrong and what to do, or undefined when all are declared.
+ */
+export function externalPolicyProblem(livePolicyJson: string, tags: readonly string[]): string | undefined {
+  let owners: unknown;
+  try {
+    owners = (JSON.parse(livePolicyJson) as { tagOwners?: unknown }).tagOwners;
+  } catch {
+    return "the tailnet's current policy could not be read as JSON";
+  }
+  const declared = typeof owners === "object" && owners !== null ? Object.keys(owners) : [];
+  const missing = [...new Set(tags)].filter((tag) => !declared.includes(tag));
+  if (missing.length === 0) return undefined;
+  return (
+    `external mode: the tailnet's policy does not declare ${missing.join(", ")} in tagOwners, ` +
+    `so no host can join with ${missing.length === 1 ? "it" : "them"}. Merge the fragment (stack output policyFragment) ` +
+    `into your policy repository and apply it, then run pulumi up again.`
+  );
+}

@@ -26,10 +26,25 @@ export type SynthResult = { ok: true; resources: SynthResource[] } | { ok: false
 
 const HOST_COMPONENT = "gpu-fleet:index:Host";
 
+const GET_ACL = "tailscale:index/getAcl:getAcl";
+
+/**
+ * External policy mode reads the tailnet's live policy. Offline there is none: synth assumes the
+ * team's policy already declares the stack's tags (pulumi up checks it for real).
+ */
+function livePolicyAssumed(stack: LoadedStack): Record<string, unknown> {
+  const tailnet = (stack.document.values.tailnet ?? {}) as { workerTag?: string; redisTag?: string };
+  const tags = [tailnet.workerTag ?? "tag:gpu-worker", tailnet.redisTag ?? "tag:redis"];
+  return { id: "offline", hujson: "", json: JSON.stringify({ tagOwners: Object.fromEntries(tags.map((t) => [t, []])) }) };
+}
+
 /** Synthesizes a stack once per process (the Pulumi runtime is global). */
 export async function synthesize(stack: LoadedStack, programDir = REPO_ROOT): Promise<SynthResult> {
   const { config, secretKeys } = engineConfig(stack);
-  const engine = installPulumiMocks({ project: "gpu-fleet", stack: stack.name, preview: true, config, secretKeys });
+  // The SDK captures a stack trace for every promise it makes (runtime/debuggable.js), and under
+  // tsx each one is source-mapped: most of synth's time. Offline tools never show those traces.
+  if (process.env.FLEET_DEBUG !== "1") Error.stackTraceLimit = 0;
+  const engine = installPulumiMocks({ project: "gpu-fleet", stack: stack.name, preview: true, config, secretKeys, calls: { [GET_ACL]: () => livePolicyAssumed(stack) } });
   try {
     await import(resolve(programDir, "index.ts"));
   } catch (error) {

@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO_ROOT, runTool, STACK_TRACE } from "../support/run";
 import { standInSecret } from "../../scripts/lib/engine-config";
@@ -53,9 +54,28 @@ describe("npm run synth", () => {
     for (const secret of SECRETS) assert.ok(!table.stdout.includes(secret));
   });
 
-  it("stops on an invalid stack with the errors and exit 1", () => {
-    const result = synth(join(REPO_ROOT, "test/snapshots/does-not-exist.yaml"));
-    assert.equal(result.status, 2);
-    assert.doesNotMatch(result.stderr, STACK_TRACE);
+  it("synthesizes an external-policy stack: keys, no policy file, the live policy read", () => {
+    const dir = mkdtempSync(join(tmpdir(), "fleet-synth-"));
+    const file = join(dir, "Pulumi.external.yaml");
+    writeFileSync(file, readFileSync(join(REPO_ROOT, "stacks/Pulumi.laptop.yaml"), "utf8").replace('gpu-fleet:tailnet: { admins: ["group:ops"] }', 'gpu-fleet:tailnet: { admins: ["group:ops"], policy: external }'));
+    const result = synth(file, "--json");
+    assert.equal(result.status, 0, result.stderr);
+    const types = (JSON.parse(result.stdout) as SynthJson).resources.map((r) => r.type);
+    assert.ok(types.includes("tailscale:index/tailnetKey:TailnetKey"));
+    assert.ok(!types.includes("tailscale:index/acl:Acl"));
+  });
+
+  it("exits 1 with the errors for an invalid stack, and 2 for a stack that does not exist", () => {
+    const dir = mkdtempSync(join(tmpdir(), "fleet-synth-"));
+    const file = join(dir, "Pulumi.bad.yaml");
+    writeFileSync(file, readFileSync(join(REPO_ROOT, "stacks/Pulumi.laptop.yaml"), "utf8").replace("kokoro: { replicas: 2 }", "kokoro: { replicas: 40 }"));
+    const invalid = synth(file);
+    assert.equal(invalid.status, 1);
+    assert.match(invalid.stderr, /the stack config has \d+ errors?; nothing was changed/);
+    assert.match(invalid.stderr, /hosts\.laptop\.workers: kokoro 40 × 2 threads \+ yolo 1 × 2 threads need 82 threads/);
+    assert.doesNotMatch(invalid.stderr, STACK_TRACE);
+    const missing = synth(join(REPO_ROOT, "test/snapshots/does-not-exist.yaml"));
+    assert.equal(missing.status, 2);
+    assert.doesNotMatch(missing.stderr, STACK_TRACE);
   });
 });

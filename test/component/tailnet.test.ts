@@ -9,6 +9,14 @@ import type * as TailnetModule from "../../components/Tailnet";
 
 const mocks = installPulumiMocks({
   config: { "tailscale:tailnet": "example.com" },
+  // The live policy external mode checks: the team's own, declaring the fleet's tags.
+  calls: {
+    "tailscale:index/getAcl:getAcl": () => ({
+      id: "acl",
+      hujson: "",
+      json: JSON.stringify({ tagOwners: { "tag:gpu-worker": ["group:ops"], "tag:redis": ["group:ops"] } }),
+    }),
+  },
 });
 
 const KEY = "tailscale:index/tailnetKey:TailnetKey";
@@ -153,6 +161,11 @@ describe("Tailnet (external)", () => {
     assert.ok(external.fragment?.startsWith("// gpu-fleet tailnet policy fragment"));
     const parsed = parseHuJson(external.fragment ?? "") as JsonObject;
     assert.deepEqual(Object.keys(parsed), ["tagOwners", "grants", "ssh", "tests", "sshTests"]);
+  });
+
+  it("reads the live policy before minting keys, whose tags it declares", async () => {
+    assert.deepEqual(mocks.calls.map((c) => c.token), ["tailscale:index/getAcl:getAcl"]);
+    assert.deepEqual(mocks.named("ext-key-laptop").inputs.tags, ["tag:gpu-worker"]);
   });
 
   it("uses the default expiry of one day", () => {

@@ -365,3 +365,14 @@ describe("renderPolicyFragment", () => {
     assert.match(fragment, /\/\/ {3}test: accept tcp tag:gpu-worker -> tag:redis:6380\n/);
   });
 });
+
+describe("externalPolicyProblem", () => {
+  it("passes when the live policy declares every tag, and names the missing ones otherwise", async () => {
+    const { externalPolicyProblem } = await import("../../components/core/tailnet-policy");
+    const live = JSON.stringify({ tagOwners: { "tag:gpu-worker": ["group:ops"] } });
+    assert.equal(externalPolicyProblem(live, ["tag:gpu-worker"]), undefined);
+    assert.match(externalPolicyProblem(live, ["tag:gpu-worker", "tag:redis"]) ?? "", /does not declare tag:redis in tagOwners, so no host can join with it\. Merge the fragment/);
+    assert.match(externalPolicyProblem("{}", ["tag:a", "tag:b"]) ?? "", /tag:a, tag:b .* with them/);
+    assert.match(externalPolicyProblem("not json", ["tag:a"]) ?? "", /could not be read/);
+  });
+});
