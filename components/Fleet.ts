@@ -19,7 +19,8 @@ export interface FleetArgs {
   /** HuJSON text of tailnet/policy.base.hujson (managed policy mode). */
   readonly basePolicy: string;
   readonly scripts: Readonly<Record<string, string>>;
-  readonly rolesArchive: pulumi.asset.Archive;
+  /** Local path of scripts/roles, relative to the project directory. */
+  readonly rolesDir: string;
   readonly awaitRebootScript: string;
   /** Resolves a SecretRef to its secret value (config.requireSecret in the program). */
   readonly secret: (ref: SecretRef) => pulumi.Output<string>;
@@ -82,7 +83,7 @@ export class Fleet extends pulumi.ComponentResource {
           fleet: args.fleet,
           roles: planRoles(hostPlan, roleContext(spec, hostPlan)),
           scripts: args.scripts,
-          rolesArchive: args.rolesArchive,
+          rolesDir: args.rolesDir,
           awaitRebootScript: args.awaitRebootScript,
           authKey: this.tailnet.authKeys[hostPlan.name],
           tags,

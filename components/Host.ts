@@ -16,7 +16,7 @@ export interface HostArgs {
   readonly fleet: string;
   readonly roles: readonly RoleStep[];
   readonly scripts: Readonly<Record<string, string>>;
-  readonly rolesArchive: pulumi.asset.Archive;
+  readonly rolesDir: string;
   readonly awaitRebootScript: string;
   /** This host's Tailscale auth key (secret). */
   readonly authKey: pulumi.Input<string>;
@@ -95,7 +95,7 @@ export class Host extends pulumi.ComponentResource {
         plan,
         steps: args.roles,
         scripts: args.scripts,
-        rolesArchive: args.rolesArchive,
+        rolesDir: args.rolesDir,
         sshUser: user,
         addressConnection,
         tailnetConnection,

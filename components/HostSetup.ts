@@ -2,10 +2,11 @@
 // parameters come from the pure role planner; this component only maps them to resources.
 
 import { createHash } from "node:crypto";
+import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import type { HostPlan } from "./core/planner";
-import { roleFingerprint, shellEnv, shellQuote, type RoleName, type RoleStep } from "./core/roles";
+import { ROLE_LIBRARY, roleFingerprint, shellEnv, shellQuote, type RoleName, type RoleStep } from "./core/roles";
 
 /** How Pulumi reaches a host over SSH. */
 export type SshConnection = command.types.input.remote.ConnectionArgs;
@@ -15,8 +16,8 @@ export interface HostSetupArgs {
   readonly steps: readonly RoleStep[];
   /** Contents of scripts/roles by file name, for fingerprints. */
   readonly scripts: Readonly<Record<string, string>>;
-  /** The scripts/roles folder, copied to the host before the first role. */
-  readonly rolesArchive: pulumi.asset.Archive;
+  /** Local path of scripts/roles: each script a role needs is copied from there to the host. */
+  readonly rolesDir: string;
   /** SSH user on the host; roles run through `sudo -n` unless it is root. */
   readonly sshUser: string;
   /** By public address (SSH hosts before they join the tailnet); absent for hosts enrolled at boot. */
@@ -51,27 +52,36 @@ export class HostSetup extends pulumi.ComponentResource {
     const connectionFor = (via: RoleStep["via"]): pulumi.Input<SshConnection> =>
       via === "address" && args.addressConnection !== undefined ? args.addressConnection : args.tailnetConnection;
 
-    // Copy the roles over each connection the roles use: after the host joins the tailnet, the
-    // tailnet copy is what later roles run. Re-copied when any script changes.
-    const rolesHash = fingerprintAll(args.scripts);
-    const copies = new Map<RoleStep["via"], command.remote.CopyToRemote>();
-    const copyFor = (via: RoleStep["via"], after: pulumi.Input<pulumi.Resource>[]): command.remote.CopyToRemote => {
-      const existing = copies.get(via);
+    // Each script is copied file to file (unambiguous: an existing file is overwritten, parent
+    // directories are created), over the connection of the first role that needs it, and again
+    // only when its content changes. The shared library goes first, with the first role.
+    const copies = new Map<string, command.remote.CopyToRemote>();
+    const copyOf = (file: string, via: RoleStep["via"], after: pulumi.Input<pulumi.Resource>[]): command.remote.CopyToRemote => {
+      const existing = copies.get(file);
       if (existing !== undefined) return existing;
+      const content = args.scripts[file];
+      if (content === undefined) throw new Error(`scripts/roles/${file} is missing`);
       const copy = new command.remote.CopyToRemote(
-        `${name}-roles-${via}`,
-        { connection: connectionFor(via), source: args.rolesArchive, remotePath: dir, triggers: [rolesHash] },
+        `${name}-copy-${file.replace(/\.sh$/, "")}`,
+        {
+          connection: connectionFor(via),
+          source: new pulumi.asset.FileAsset(join(args.rolesDir, file)),
+          remotePath: `${dir}/${file}`,
+          triggers: [sha256(content)],
+        },
         { parent: this, dependsOn: after, deletedWith: args.deletedWith },
       );
-      copies.set(via, copy);
+      copies.set(file, copy);
       return copy;
     };
 
     const roles: Partial<Record<RoleName, command.remote.Command>> = {};
     let previous: pulumi.Resource[] = [];
     for (const step of args.steps) {
-      // The first copy waits for what the first role waits for (an hcloud host's server).
-      const copy = copyFor(step.via, step === args.steps[0] ? (args.dependsOn ?? []) : previous);
+      // The first copies wait for what the first role waits for (an hcloud host's server).
+      const after = step === args.steps[0] ? (args.dependsOn ?? []) : previous;
+      const scriptCopies = [copyOf(ROLE_LIBRARY, step.via, after), copyOf(`${step.role}.sh`, step.via, after)];
+      if (step.mayReboot) scriptCopies.push(copyOf("await-boot.sh", "tailnet", after));
       const env = { FLEET_ROLE_FINGERPRINT: roleFingerprint(step, args.scripts), ...step.env };
       const role = new command.remote.Command(
         `${name}-${step.role}`,
@@ -86,7 +96,7 @@ export class HostSetup extends pulumi.ComponentResource {
         },
         {
           parent: this,
-          dependsOn: [...(step === args.steps[0] ? (args.dependsOn ?? []) : []), copy, ...previous],
+          dependsOn: [...(step === args.steps[0] ? (args.dependsOn ?? []) : []), ...scriptCopies, ...previous],
           deletedWith: args.deletedWith,
         },
       );
@@ -149,7 +159,6 @@ function undoCommand(step: RoleStep, sudo: string, dir: string): string | undefi
   }
 }
 
-function fingerprintAll(scripts: Readonly<Record<string, string>>): string {
-  const entries = Object.keys(scripts).sort().map((file) => [file, scripts[file]]);
-  return createHash("sha256").update(JSON.stringify(entries)).digest("hex").slice(0, 16);
+function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
 }

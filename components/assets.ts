@@ -3,7 +3,6 @@
 
 import { readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import * as pulumi from "@pulumi/pulumi";
 
 export const REPO_ROOT = resolve(__dirname, "..");
 export const ROLES_DIR = join(REPO_ROOT, "scripts", "roles");
@@ -14,7 +13,8 @@ export const BASE_POLICY_FILE = join(REPO_ROOT, "tailnet", "policy.base.hujson")
 export interface FleetAssets {
   /** scripts/roles/*.sh by file name. */
   readonly scripts: Record<string, string>;
-  readonly rolesArchive: pulumi.asset.Archive;
+  /** scripts/roles relative to the project directory (where Pulumi runs): the same on every checkout. */
+  readonly rolesDir: string;
   readonly basePolicy: string;
   readonly awaitRebootScript: string;
 }
@@ -26,7 +26,7 @@ export function loadAssets(): FleetAssets {
   }
   return {
     scripts,
-    rolesArchive: new pulumi.asset.FileArchive(ROLES_DIR),
+    rolesDir: "scripts/roles",
     basePolicy: readFileSync(BASE_POLICY_FILE, "utf8"),
     awaitRebootScript: AWAIT_REBOOT_SCRIPT,
   };

@@ -76,6 +76,21 @@ describe("npm run diff", () => {
     assert.deepEqual(changes.map((c) => [c.kind, c.name]), [["update", "fleet-gtx1080-box-setup-nvidia-driver"]]);
   });
 
+  it("shows a role script edit as a new copy and an update of that role, on the hosts that run it", () => {
+    const script = join(repo, "scripts/roles/mps.sh");
+    const original = readFileSync(script, "utf8");
+    writeFileSync(script, `${original}\n# a reviewed change\n`);
+    try {
+      const { changes } = diff((t) => t);
+      assert.deepEqual(
+        changes.map((c) => `${c.kind} ${c.name}`).sort(),
+        ["gex44-1", "gex44-2", "gtx1080-box"].flatMap((h) => [`replace fleet-${h}-setup-copy-mps`, `update fleet-${h}-setup-mps`]).sort(),
+      );
+    } finally {
+      writeFileSync(script, original);
+    }
+  });
+
   it("never prints a secret's stand-in value", () => {
     const { text, changes } = diff((t) => t.replace("threads: 2\n      vramMiB: 600", "threads: 1\n      vramMiB: 600"));
     assert.ok(changes.length > 0);

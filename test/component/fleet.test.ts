@@ -86,6 +86,22 @@ describe("host roles", () => {
     assert.equal(connection(role("gex44-1", "docker")).privateKey, standInSecret("gpu-fleet:sshPrivateKey"));
   });
 
+  it("copy each script file to the host over the connection of the role that needs it, before that role", () => {
+    const copy = (host: string, file: string): RecordedResource => mocks.named(`fleet-${host}-setup-copy-${file}`);
+    const hostOf = (r: RecordedResource): unknown => (r.inputs.connection as { value: { host: string } }).value.host;
+    assert.equal(copy("gex44-1", "lib").inputs.remotePath, "/root/.gpu-fleet/roles/lib.sh");
+    assert.equal(hostOf(copy("gex44-1", "lib")), "203.0.113.10");
+    assert.equal(hostOf(copy("gex44-1", "tailscale")), "203.0.113.10");
+    assert.equal(hostOf(copy("gex44-1", "docker")), "gex44-1");
+    assert.equal(hostOf(copy("gex44-1", "await-boot")), "gex44-1");
+    assert.match(String((copy("gex44-1", "mps").inputs.triggers as string[])[0]), /^[0-9a-f]{64}$/);
+    for (const r of ["tailscale", "docker", "mps"]) {
+      const deps = mocks.dependenciesOf(role("gex44-1", r)).map((d) => d.name);
+      assert.ok(deps.includes(`fleet-gex44-1-setup-copy-${r}`) && deps.includes("fleet-gex44-1-setup-copy-lib"), `${r} waits for its scripts`);
+    }
+    assert.deepEqual(mocks.ofType("command:remote:CopyToRemote").filter((c) => c.name.startsWith("fleet-cpu-1-")).map((c) => c.name.replace("fleet-cpu-1-setup-copy-", "")).sort(), ["base", "docker", "facts", "lib", "tailscale", "verify"]);
+  });
+
   it("fingerprint the role in the command text, so a change is an update and never runs the undo command", () => {
     for (const command of commands()) {
       assert.equal(command.inputs.triggers, undefined, `${command.name} uses triggers`);
@@ -97,7 +113,7 @@ describe("host roles", () => {
   it("on hcloud hosts wait for the server, roles copy included", () => {
     const facts = role("cpu-1", "facts");
     assert.ok(mocks.dependenciesOf(facts).some((d) => d.type === "hcloud:index/server:Server"));
-    const copy = mocks.named("fleet-cpu-1-setup-roles-tailnet");
+    const copy = mocks.named("fleet-cpu-1-setup-copy-lib");
     assert.ok(mocks.dependenciesOf(copy).some((d) => d.type === "hcloud:index/server:Server"));
     assert.equal((facts.inputs.connection as { value: { dialErrorLimit: number } }).value.dialErrorLimit, 60);
   });
