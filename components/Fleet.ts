@@ -54,7 +54,7 @@ export class Fleet extends pulumi.ComponentResource {
         mode: spec.tailnet.policy,
         // The base policy is merged only when the stack owns the policy file.
         basePolicy: spec.tailnet.policy === "managed" ? args.basePolicy : undefined,
-        hosts: plan.hosts.map((h) => ({ name: h.name, tags: [...tags] })),
+        hosts: plan.hosts.map((h) => ({ name: h.name, tags: [...tags], keyGeneration: spec.hosts[h.name].keyGeneration })),
         keyExpirySeconds: spec.tailnet.keyExpirySeconds,
       },
       { parent: this },

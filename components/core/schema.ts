@@ -218,6 +218,8 @@ const HostSchema = z
       })
       .optional(),
     mps: z.enum(["auto", "on", "off"]).default("auto"),
+    /** Bump (any new value) to mint a new tailnet auth key for this host, e.g. to re-enroll a rebuilt machine. */
+    keyGeneration: z.union([z.int().min(0), z.string().min(1)], { error: "must be a number or a word; change it to mint a new key" }).optional(),
     /** Pin each worker to its own cores (after the reserved ones), so workers do not share cores. */
     pinCpus: z.boolean().default(false),
     reserve: ReserveSchema.optional(),

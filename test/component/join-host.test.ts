@@ -14,7 +14,7 @@ const STACK = `config:
     kokoro-cpu: { image: ghcr.io/example/kokoro-cpu:1.4.0, device: cpu, ramMiB: 2500 }
   gpu-fleet:hosts:
     box: { ssh: { address: 198.51.100.7 }, cpu: { cores: 8 }, ramMiB: 32768, workers: { kokoro-cpu: { replicas: 2 } } }
-    laptop: { join: {}, cpu: { cores: 8 }, ramMiB: 16384, workers: { kokoro-cpu: { replicas: 2 } } }
+    laptop: { join: {}, keyGeneration: 2, cpu: { cores: 8 }, ramMiB: 16384, workers: { kokoro-cpu: { replicas: 2 } } }
 `;
 
 it("gets an auth key, exported as a secret, and no roles, images or containers", async () => {
@@ -30,6 +30,9 @@ it("gets an auth key, exported as a secret, and no roles, images or containers",
   assert.equal(keys.secret, true);
   assert.deepEqual(Object.keys(keys.value), ["laptop"]);
   assert.ok(keys.value.laptop.startsWith(MOCK_AUTH_KEY_PREFIX));
+  // keyGeneration becomes the key's replacement trigger: bumping it mints a new key, nothing else.
+  assert.equal(mocks.named("fleet-tailnet-key-laptop").replacementTrigger, 2);
+  assert.equal(mocks.named("fleet-tailnet-key-box").replacementTrigger, undefined);
   // Its workers roll with join-fleet.sh, not in Pulumi's lanes.
   assert.ok(program.plan.find((h) => h.host === "laptop"));
 });
