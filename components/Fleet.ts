@@ -8,7 +8,7 @@ import { createFleetSshKey, createSpreadPlacementGroup } from "./HetznerServer";
 import { Host } from "./Host";
 import { Tailnet } from "./Tailnet";
 import type { FleetPlan } from "./core/planner";
-import { planRoles, roleContext } from "./core/roles";
+import { hostTags, planRoles, roleContext } from "./core/roles";
 import type { FleetSpec, SecretRef } from "./core/schema";
 
 export interface FleetArgs {
@@ -38,7 +38,7 @@ export class Fleet extends pulumi.ComponentResource {
   constructor(name: string, args: FleetArgs, opts?: pulumi.ComponentResourceOptions) {
     super("gpu-fleet:index:Fleet", name, {}, opts);
     const { spec, plan } = args;
-    const tags = [spec.tailnet.workerTag];
+    const tags = hostTags(spec);
 
     this.tailnet = new Tailnet(
       `${name}-tailnet`,

@@ -52,8 +52,6 @@ export const FLEET_LABEL_HOST = "gpu-fleet/host";
 export const FLEET_LABEL_FLEET = "gpu-fleet/fleet";
 /** Tailscale's default WireGuard port. */
 export const TAILSCALE_UDP_PORT = "41641";
-/** Hetzner puts at most 10 servers in one spread placement group. */
-export const MAX_SERVERS_PER_SPREAD_GROUP = 10;
 /**
  * Server inputs that are read at creation only. `userData`, `image` and `sshKeys` all force a new server in the
  * hcloud provider, and none of them is worth losing a running worker for: cloud-init runs only at first boot anyway,
@@ -246,7 +244,7 @@ export function createFleetSshKey(
 
 /**
  * A spread placement group: its servers run on different physical hosts. Created once per fleet; pass its `id` as
- * `placementGroupId`. Holds at most MAX_SERVERS_PER_SPREAD_GROUP servers.
+ * `placementGroupId`. Holds at most HCLOUD_SPREAD_GROUP_MAX_SERVERS servers (the planner enforces it).
  */
 export function createSpreadPlacementGroup(
   name: string,

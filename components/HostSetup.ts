@@ -42,8 +42,6 @@ export function remoteRolesDir(sshUser: string): string {
 export class HostSetup extends pulumi.ComponentResource {
   /** The last role of each kind, for resources that must start after it (containers). */
   public readonly roles: Readonly<Partial<Record<RoleName, command.remote.Command>>>;
-  /** The final role (verify): the host is ready for workers. */
-  public readonly ready: pulumi.Resource;
 
   constructor(name: string, args: HostSetupArgs, opts?: pulumi.ComponentResourceOptions) {
     super("gpu-fleet:index:HostSetup", name, {}, opts);
@@ -105,7 +103,6 @@ export class HostSetup extends pulumi.ComponentResource {
       if (step.mayReboot) previous = [this.awaitReboot(name, step, role, args, dir, sudo)];
     }
     this.roles = roles;
-    this.ready = previous[0] ?? this;
     this.registerOutputs({ roles: Object.keys(roles) });
   }
 

@@ -43,11 +43,16 @@ export interface RoleContext {
 /** A port on the Redis host the policy denies to workers; the verify role proves it stays closed. */
 export const DENIED_PROBE_PORT = 22;
 
+/** The tags every fleet host joins the tailnet with (its auth key carries them). */
+export function hostTags(spec: Pick<FleetSpec, "tailnet">): string[] {
+  return [spec.tailnet.workerTag];
+}
+
 /** A host's role context in a fleet: the same for the Pulumi deployment and for join-fleet.sh. */
 export function roleContext(spec: Pick<FleetSpec, "redis" | "tailnet">, host: HostPlan): RoleContext {
   return {
     redis: spec.redis,
-    tags: [spec.tailnet.workerTag],
+    tags: hostTags(spec),
     // cloud-init enrolls an hcloud server at first boot; every other host enrolls in the tailscale role.
     enrolledAtBoot: host.kind === "hcloud",
     deniedPort: DENIED_PROBE_PORT,

@@ -243,12 +243,7 @@ export type DefaultsSpec = z.output<typeof DefaultsSchema>;
 export type ServiceSpec = z.output<typeof ServiceSchema>;
 export type HealthcheckSpec = z.output<typeof HealthcheckSchema>;
 export type HostSpec = z.output<typeof HostSchema>;
-export type SshSpec = z.output<typeof SshSchema>;
-export type HcloudSpec = z.output<typeof HcloudSchema>;
-export type GpuSpec = z.output<typeof GpuSchema>;
 export type HcloudFleetSpec = z.output<typeof HcloudFleetSchema>;
-export type HostWorkerSpec = z.output<typeof HostWorkerSchema>;
-export type EnvValueSpec = z.output<typeof EnvValue>;
 
 export interface FleetSpec {
   readonly redis: RedisSpec;

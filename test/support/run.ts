@@ -2,8 +2,9 @@
 
 import { spawnSync } from "node:child_process";
 import { resolve } from "node:path";
+import { REPO_ROOT } from "../../scripts/lib/stack";
 
-export const REPO_ROOT = resolve(__dirname, "..", "..");
+export { REPO_ROOT };
 
 export interface RunResult {
   readonly status: number | null;
