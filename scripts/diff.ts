@@ -1,4 +1,4 @@
-// npm run diff -- <stack name | path to a stack file> [--base <git rev>] [--json]
+// gpu-fleet diff -s <stack> [--base <git rev>] [--json] (npm run diff -- <stack> ...); options in cli/diff.ts.
 // A resource-level diff between the program and stack at a git revision (default HEAD) and the
 // working tree, grouped by host. Needs no credentials: both sides are synthesized under mocks.
 
@@ -7,28 +7,13 @@ import { mkdtempSync, rmSync, symlinkSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { diffResources, renderDiff } from "./lib/resource-diff";
-import { REPO_ROOT, resolveStackPath, runCli, UsageError } from "./lib/stack";
+import { REPO_ROOT, resolveStackPath, UsageError } from "./lib/stack";
 import type { SynthResult } from "./lib/synth";
 
-const USAGE = `usage: npm run diff -- <stack name | path to a stack file> [--base <git rev>] [--json]
-
-Synthesizes the stack at <git rev> (default HEAD) and in the working tree, both under mocks, and prints
-what would be created, deleted, replaced or updated, grouped by host. Secrets print as [secret]; secret
-values are not known offline, so a changed secret shows no change.`;
-
-runCli("diff", (argv) => {
-  if (argv.includes("--help") || argv.includes("-h")) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  const json = argv.includes("--json");
-  const baseAt = argv.indexOf("--base");
-  const base = baseAt >= 0 ? argv[baseAt + 1] : "HEAD";
-  if (base === undefined || base.startsWith("-")) throw new UsageError(`--base needs a git revision\n${USAGE}`);
-  const positional = argv.filter((a, i) => a !== "--json" && !(baseAt >= 0 && (i === baseAt || i === baseAt + 1)));
-  if (positional.length !== 1 || positional[0].startsWith("-")) throw new UsageError(`name one stack\n${USAGE}`);
-
-  const stackFile = resolveStackPath(positional[0]);
+export function diff(opts: { stack: string; base: string; json: boolean }): number {
+  const { base, json } = opts;
+  if (base === "" || base.startsWith("-")) throw new UsageError("--base needs a git revision");
+  const stackFile = resolveStackPath(opts.stack);
   const inRepo = relative(REPO_ROOT, stackFile);
   if (inRepo.startsWith("..")) throw new UsageError(`${stackFile} is outside the repository, so it has no version at ${base}.`);
   const git = (...args: string[]): string => {
@@ -61,7 +46,9 @@ runCli("diff", (argv) => {
     spawnSync("git", ["worktree", "remove", "--force", worktree], { cwd: REPO_ROOT });
     rmSync(dir, { recursive: true, force: true });
   }
-});
+}
+
+if (require.main === module) void import("../cli/main").then((cli) => cli.runAsScript("diff"));
 
 function synthIn(programDir: string, stackFile: string): SynthResult {
   const child = spawnSync(process.execPath, ["--import", "tsx", resolve(REPO_ROOT, "scripts/lib/synth-child.ts"), programDir, stackFile], {

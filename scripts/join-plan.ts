@@ -1,4 +1,4 @@
-// npm run join-plan -- <stack name | path to a stack file> <host> [--out FILE]
+// gpu-fleet join-plan -s <stack> <host> [--out FILE] (npm run join-plan -- <stack> <host>); options in cli/join-plan.ts.
 // Plans one host of a stack for scripts/join-fleet.sh: the roles to run on it, in order, with their
 // parameters, and its worker containers under the same contract as the Pulumi deployment
 // (components/Workers.ts). The planner is the one source of truth; this only serialises it.
@@ -13,18 +13,7 @@ import { planConfig } from "../components/core/pipeline";
 import type { HostPlan, WorkerPlan } from "../components/core/planner";
 import { planRoles, roleContext, type RoleName } from "../components/core/roles";
 import type { FleetSpec } from "../components/core/schema";
-import { loadStack, REPO_ROOT, runCli, UsageError } from "./lib/stack";
-
-const USAGE = `usage: npm run join-plan -- <stack name | path to a stack file> <host> [--out FILE]
-
-Validates and plans the stack, and prints the join plan of one host as JSON: the role scripts to run
-on it in order (with their FLEET_* parameters) and its worker containers (image, contract env, GPU,
-MPS, limits, health check, drain, labels). scripts/join-fleet.sh applies it on the machine itself,
-for hosts Pulumi cannot reach over SSH. The plan holds no secret values, only the names of the config
-keys the workers need. Exits 1 when the config has errors, 2 on a bad command line or unknown host.
-  <stack>     a name under stacks/ (laptop reads stacks/Pulumi.laptop.yaml) or a file path
-  <host>      a host of the stack (hosts.<name>)
-  --out FILE  write the plan to FILE instead of stdout`;
+import { loadStack, REPO_ROOT, UsageError } from "./lib/stack";
 
 export const JOIN_PLAN_VERSION = 1;
 
@@ -135,35 +124,9 @@ function where(d: Diagnostic): string {
   return d.path === "" ? "" : `${d.path}: `;
 }
 
-function parseArgs(argv: readonly string[]): { stack: string; host: string; out?: string } {
-  const positional: string[] = [];
-  let out: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === "--out") {
-      out = argv[++i];
-      if (out === undefined || out === "") throw new UsageError(`--out needs a file\n${USAGE}`);
-    } else if (arg.startsWith("--out=")) {
-      out = arg.slice("--out=".length);
-    } else if (arg.startsWith("-")) {
-      throw new UsageError(`unknown option ${arg}\n${USAGE}`);
-    } else {
-      positional.push(arg);
-    }
-  }
-  if (positional.length !== 2) throw new UsageError(`name one stack and one host\n${USAGE}`);
-  return { stack: positional[0], host: positional[1], out };
-}
+if (require.main === module) void import("../cli/main").then((cli) => cli.runAsScript("join-plan"));
 
-// Run as a CLI only; the tests import the types and constants.
-if (require.main === module) runCli("join-plan", main);
-
-function main(argv: string[]): number {
-  if (argv.includes("--help") || argv.includes("-h")) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  const args = parseArgs(argv);
+export function joinPlanCommand(args: { stack: string; host: string; out?: string }): number {
   const stack = loadStack(args.stack);
   const result = planConfig(stack.document, stack.diagnostics);
   // Diagnostics as `npm run plan` prints them, on stderr: stdout carries only the JSON.

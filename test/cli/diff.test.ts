@@ -23,15 +23,15 @@ function sh(cmd: string, args: string[]): string {
 
 function diff(edit: (text: string) => string, ...args: string[]): { changes: ResourceChange[]; text: string } {
   writeFileSync(join(repo, STACK), edit(original));
-  const json = sh(process.execPath, ["--import", "tsx", "scripts/diff.ts", "hetzner-gpu", "--json", ...args]);
-  const text = sh(process.execPath, ["--import", "tsx", "scripts/diff.ts", "hetzner-gpu", ...args]);
+  const json = sh(process.execPath, ["bin/gpu-fleet.mjs", "diff", "-s", "hetzner-gpu", "--json", ...args]);
+  const text = sh(process.execPath, ["bin/gpu-fleet.mjs", "diff", "hetzner-gpu", ...args]);
   writeFileSync(join(repo, STACK), original);
   return { changes: (JSON.parse(json) as { changes: ResourceChange[] }).changes, text };
 }
 
 before(() => {
   repo = mkdtempSync(join(tmpdir(), "gpu-fleet-diff-test-"));
-  for (const entry of ["components", "scripts", "stacks", "tailnet", "index.ts", "package.json", "tsconfig.json", "Pulumi.yaml", ".gitignore"]) {
+  for (const entry of ["bin", "cli", "components", "scripts", "stacks", "tailnet", "index.ts", "package.json", "tsconfig.json", "Pulumi.yaml", ".gitignore"]) {
     cpSync(join(REPO_ROOT, entry), join(repo, entry), { recursive: true });
   }
   symlinkSync(join(REPO_ROOT, "node_modules"), join(repo, "node_modules"), "dir");

@@ -3,10 +3,10 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runTool, STACK_TRACE } from "../support/run";
+import { gpuFleet, STACK_TRACE } from "../support/run";
 import type { JoinPlan } from "../../scripts/join-plan";
 
-const joinPlan = (...args: string[]) => runTool("scripts/join-plan.ts", args);
+const joinPlan = (...args: string[]) => gpuFleet(["join-plan", ...args]);
 
 function laptopPlan(): JoinPlan {
   const result = joinPlan("laptop", "laptop");
@@ -144,7 +144,7 @@ describe("npm run join-plan", () => {
       assert.equal(result.status, 2, `${args.join(" ")}: ${result.stderr}`);
       assert.doesNotMatch(result.stderr, STACK_TRACE);
     }
-    assert.match(joinPlan("laptop").stderr, /usage: npm run join-plan/);
+    assert.match(joinPlan("laptop").stderr, /name one stack and one host: gpu-fleet join-plan -s <stack> <host>/);
   });
 
   it("an invalid stack exits 1, listing every error like npm run plan, and prints no plan", () => {

@@ -3,10 +3,10 @@ import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runTool, STACK_TRACE } from "../support/run";
+import { gpuFleet, STACK_TRACE } from "../support/run";
 import type { PlanJson } from "../../components/core/report";
 
-const plan = (...args: string[]) => runTool("scripts/plan.ts", args);
+const plan = (...args: string[]) => gpuFleet(["plan", ...args]);
 
 describe("npm run plan", () => {
   it("prints a table per host of the hetzner-gpu stack and exits 0", () => {

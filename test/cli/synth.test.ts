@@ -3,14 +3,14 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { REPO_ROOT, runTool, STACK_TRACE } from "../support/run";
+import { gpuFleet, REPO_ROOT, STACK_TRACE } from "../support/run";
 import { standInSecret } from "../../scripts/lib/engine-config";
 import { MOCK_AUTH_KEY_PREFIX } from "../support/pulumi-mocks";
 
 interface SynthJson {
   resources: { type: string; name: string; parent: string | null; inputs: Record<string, unknown> }[];
 }
-const synth = (...args: string[]) => runTool("scripts/synth.ts", args);
+const synth = (...args: string[]) => gpuFleet(["synth", ...args]);
 const SECRETS = [standInSecret("gpu-fleet:redisUrl"), standInSecret("gpu-fleet:sshPrivateKey"), MOCK_AUTH_KEY_PREFIX, "plaintext-of-"];
 
 describe("npm run synth", () => {
