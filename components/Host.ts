@@ -9,6 +9,7 @@ import { Workers } from "./Workers";
 import type { HostPlan, WorkerPlan } from "./core/planner";
 import type { RoleStep } from "./core/roles";
 import type { HcloudFleetSpec, HostSpec, SecretRef } from "./core/schema";
+import { knownHostsLines, providerHostKey, type HostKeySetting, type PinnedHostKey } from "./core/ssh-keys";
 
 export interface HostArgs {
   readonly plan: HostPlan;
@@ -73,7 +74,11 @@ export class Host extends pulumi.ComponentResource {
     // afterwards, and from the start for hcloud hosts enrolled at boot, by its tailnet name.
     const user = spec.ssh?.user ?? "root";
     const port = spec.ssh?.port ?? 22;
-    const hostKey = spec.ssh?.hostKey;
+    // The pinned keys (plan refuses an SSH host without them unless it says trust-on-first-use).
+    // The command provider takes one key; OpenSSH (Docker, the reboot wait) takes them all.
+    const pinned = pinnedKeys(spec.ssh?.hostKey);
+    const hostKey = pinned === undefined ? undefined : providerHostKey(pinned);
+    const jumpPinned = pinnedKeys(spec.ssh?.jumpHost?.hostKey);
     // A new hcloud server is reachable on the tailnet only once cloud-init has enrolled it: keep dialing.
     const tailnetConnection: SshConnection = { host: plan.name, port, user, hostKey, privateKey: args.privateKey, dialErrorLimit: hcloud === undefined ? 10 : 60 };
     const jump = spec.ssh?.jumpHost;
@@ -86,7 +91,7 @@ export class Host extends pulumi.ComponentResource {
             user,
             hostKey,
             privateKey: args.privateKey,
-            proxy: jump === undefined ? undefined : { host: jump.address, port: jump.port, user: jump.user, hostKey: jump.hostKey, privateKey: args.privateKey },
+            proxy: jump === undefined ? undefined : { host: jump.address, port: jump.port, user: jump.user, hostKey: jumpPinned === undefined ? undefined : providerHostKey(jumpPinned), privateKey: args.privateKey },
           };
 
     this.setup = new HostSetup(
@@ -99,6 +104,7 @@ export class Host extends pulumi.ComponentResource {
         sshUser: user,
         addressConnection,
         tailnetConnection,
+        tailnetKnownHosts: pinned === undefined ? undefined : knownHostsLines(pinned),
         authKey: args.authKey,
         awaitRebootScript: args.awaitRebootScript,
         dependsOn: this.server === undefined ? [] : [this.server.server],
@@ -114,7 +120,7 @@ export class Host extends pulumi.ComponentResource {
         plan,
         fleet: args.fleet,
         dockerHost: `ssh://${user}@${plan.name}:${port}`,
-        hostKey,
+        hostKeys: pinned?.map((k) => `${k.type} ${k.base64}`),
         redisUrl: args.redisUrl,
         secret: args.secret,
         // Containers start once Docker, the GPU runtime and MPS are in place and Redis answers.
@@ -126,4 +132,9 @@ export class Host extends pulumi.ComponentResource {
 
     this.registerOutputs({ tailnetName: this.tailnetName });
   }
+}
+
+/** The pinned keys of an endpoint, or undefined for trust-on-first-use (or none given). */
+function pinnedKeys(setting: HostKeySetting | undefined): readonly PinnedHostKey[] | undefined {
+  return setting?.mode === "pinned" && setting.keys.length > 0 ? setting.keys : undefined;
 }

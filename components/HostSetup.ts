@@ -24,6 +24,11 @@ export interface HostSetupArgs {
   readonly addressConnection?: pulumi.Input<SshConnection>;
   /** By tailnet name, once the host is on the tailnet. */
   readonly tailnetConnection: pulumi.Input<SshConnection>;
+  /**
+   * known_hosts lines (`* ssh-ed25519 AAAA...`) with every pinned key, for the OpenSSH client of the
+   * reboot wait. Without it, the connection's one hostKey is used.
+   */
+  readonly tailnetKnownHosts?: pulumi.Input<string>;
   /** The host's Tailscale auth key (secret); only the tailscale role reads it, on stdin. */
   readonly authKey: pulumi.Input<string>;
   /** Local script that waits for a rebooted host, run on the Pulumi runner. */
@@ -123,7 +128,8 @@ export class HostSetup extends pulumi.ComponentResource {
           FLEET_SSH_HOST: connection.host,
           FLEET_SSH_PORT: connection.apply((c) => String(c.port ?? 22)),
           FLEET_SSH_USER: connection.apply((c) => c.user ?? "root"),
-          FLEET_SSH_HOST_KEY: connection.apply((c) => c.hostKey ?? ""),
+          // Empty: trust-on-first-use (the wait then pins the first key it sees for its own duration).
+          FLEET_SSH_KNOWN_HOSTS: args.tailnetKnownHosts ?? connection.apply((c) => (c.hostKey ? `* ${c.hostKey}\n` : "")),
           // Once back, the await-boot role waits on the host until systemd has settled.
           // await-reboot.sh fills in the previous boot id (hex and dashes only, checked there).
           FLEET_SETTLE_COMMAND: `${sudo}env ${shellEnv({ FLEET_HOST: args.plan.name, FLEET_PREVIOUS_BOOT_ID: "@PREVIOUS_BOOT_ID@" })} bash ${shellQuote(`${dir}/await-boot.sh`)}`,

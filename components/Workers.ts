@@ -13,8 +13,8 @@ export interface WorkersArgs {
   readonly fleet: string;
   /** ssh:// address of the host's Docker daemon, by tailnet name. */
   readonly dockerHost: pulumi.Input<string>;
-  /** Pinned host key (`ssh-ed25519 AAAA...`); without it, known_hosts accepts a new host once. */
-  readonly hostKey?: string;
+  /** Pinned host keys (`ssh-ed25519 AAAA...`), all accepted; without them (trust-on-first-use), known_hosts accepts a new host once. */
+  readonly hostKeys?: readonly string[];
   /** REDIS_URL, a secret. */
   readonly redisUrl: pulumi.Input<string>;
   /** Resolves a service's secret env reference to a secret value. */
@@ -39,7 +39,7 @@ export class Workers extends pulumi.ComponentResource {
 
     this.provider = new docker.Provider(
       `${name}-docker`,
-      { host: args.dockerHost, sshOpts: sshOptions(args.hostKey) },
+      { host: args.dockerHost, sshOpts: sshOptions(args.hostKeys) },
       { parent: this },
     );
     const inHost = { parent: this, provider: this.provider };
@@ -133,13 +133,18 @@ export function containerArgs(worker: WorkerPlan, image: pulumi.Input<string>, a
 
 /**
  * ssh options for the Docker provider: one shared connection per host (ControlMaster), so many
- * containers do not exhaust sshd's MaxStartups; the pinned host key when there is one.
+ * containers do not exhaust sshd's MaxStartups; the pinned host keys when there are any.
  */
-export function sshOptions(hostKey: string | undefined): string[] {
+export function sshOptions(hostKeys: readonly string[] | undefined): string[] {
   const options = ["-o", "ControlMaster=auto", "-o", "ControlPath=~/.ssh/gpu-fleet-%C", "-o", "ControlPersist=120s", "-o", "BatchMode=yes"];
-  if (hostKey === undefined) return [...options, "-o", "StrictHostKeyChecking=accept-new"];
-  // The pinned key is the only key accepted, without touching the user's known_hosts.
-  return [...options, "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=/dev/null", "-o", `KnownHostsCommand=/bin/echo %H ${hostKey}`];
+  if (hostKeys === undefined || hostKeys.length === 0) return [...options, "-o", "StrictHostKeyChecking=accept-new"];
+  // Only the pinned keys are accepted, without touching the user's known_hosts. ssh splits the
+  // command into words (quotes group) and then expands %-tokens in each, so `%%s` reaches printf as
+  // `%s`; printf repeats its format for each key: one known_hosts line per key, for any host name
+  // and port (`*`: this command answers for this one connection only). Keys hold no quotes or spaces
+  // beyond the one between type and blob (decoded in core/ssh-keys.ts).
+  const words = hostKeys.flatMap((key) => key.split(" ")).join(" ");
+  return [...options, "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=/dev/null", "-o", `KnownHostsCommand=/usr/bin/printf "* %%s %%s\n" ${words}`];
 }
 
 function imageSlug(image: string): string {

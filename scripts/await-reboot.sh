@@ -7,7 +7,8 @@
 # systemd has settled), so the next role starts on a booted system.
 #
 # Inputs: FLEET_HOST, FLEET_PREVIOUS_BOOT_ID (empty: nothing to wait for), FLEET_SSH_HOST,
-# FLEET_SSH_PORT, FLEET_SSH_USER, FLEET_SSH_HOST_KEY (empty: host key not pinned),
+# FLEET_SSH_PORT, FLEET_SSH_USER, FLEET_SSH_KNOWN_HOSTS (known_hosts lines `* <type> <base64>`, one per
+# pinned key; empty only for trust-on-first-use: the first key seen is then pinned for the wait),
 # FLEET_SETTLE_COMMAND, FLEET_TIMEOUT_SECONDS (default 900). The private key comes on stdin (empty:
 # the runner's ssh-agent), never in argv.
 set -euo pipefail
@@ -29,17 +30,23 @@ umask 077
 cat >"$work/key"
 ssh_opts=(-p "${FLEET_SSH_PORT:-22}" -o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=5)
 [[ ! -s "$work/key" ]] || ssh_opts+=(-i "$work/key")
-if [[ -n "${FLEET_SSH_HOST_KEY:-}" ]]; then
-  printf '%s %s\n' "$FLEET_SSH_HOST" "$FLEET_SSH_HOST_KEY" >"$work/known_hosts"
-  ssh_opts+=(-o StrictHostKeyChecking=yes -o "UserKnownHostsFile=$work/known_hosts")
+# Every pinned key is accepted, and no other (the `*` pattern: this file serves this one host).
+printf '%s' "${FLEET_SSH_KNOWN_HOSTS:-}" >"$work/known_hosts"
+if [[ -s "$work/known_hosts" ]]; then
+  ssh_opts+=(-o StrictHostKeyChecking=yes -o "UserKnownHostsFile=$work/known_hosts" -o GlobalKnownHostsFile=/dev/null)
 else
-  # Like the SSH provider without hostKey: host keys are not checked. Pin hostKey to check them.
-  ssh_opts+=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR)
+  # trust-on-first-use (plan warned): the first key seen is written here and must not change after.
+  ssh_opts+=(-o StrictHostKeyChecking=accept-new -o "UserKnownHostsFile=$work/known_hosts" -o GlobalKnownHostsFile=/dev/null)
 fi
 
 deadline=$((SECONDS + timeout))
 while ((SECONDS < deadline)); do
-  current=$(ssh "${ssh_opts[@]}" "${FLEET_SSH_USER:-root}@${FLEET_SSH_HOST:?}" 'cat /proc/sys/kernel/random/boot_id' 2>/dev/null || true)
+  current=$(ssh "${ssh_opts[@]}" "${FLEET_SSH_USER:-root}@${FLEET_SSH_HOST:?}" 'cat /proc/sys/kernel/random/boot_id' 2>"$work/ssh.err" || true)
+  # A key that is not the pinned one is an answer, not "not up yet": stop at once and say so.
+  if grep -q -e 'Host key verification failed' -e 'REMOTE HOST IDENTIFICATION HAS CHANGED' -e 'No .* host key is known' "$work/ssh.err"; then
+    echo "failed: await-reboot on $host: ${FLEET_SSH_HOST} answered with a host key that is not the pinned one. hint: compare with npm run keyscan; if the machine was reinstalled, pin its new hostKey." >&2
+    exit 1
+  fi
   if [[ -n "$current" && "$current" != "$previous" ]]; then
     if [[ -n "${FLEET_SETTLE_COMMAND:-}" ]]; then
       settle="${FLEET_SETTLE_COMMAND//@PREVIOUS_BOOT_ID@/$previous}"

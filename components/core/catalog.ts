@@ -81,6 +81,41 @@ export const HCLOUD_SERVER_TYPES = {
 
 export type HcloudServerTypeId = keyof typeof HCLOUD_SERVER_TYPES;
 
+/**
+ * Hetzner Cloud locations, and which server-type families each one offers. Source: Hetzner's server
+ * overview (docs.hetzner.com/cloud/servers/overview, "Server types" and their "Locations"): the
+ * shared Intel CX line is offered in the EU locations only (Falkenstein, Nuremberg, Helsinki); the
+ * shared AMD CPX and dedicated CCX lines in every location. The API lists the same per datacenter
+ * (GET /datacenters → server_types.available); `hcloud datacenter describe <dc>` prints it. A server
+ * type a location does not offer fails at `pulumi up` ("server type ... not available in location").
+ * Check it again when Hetzner changes its line-up, and add what is new here.
+ */
+export const HCLOUD_LOCATIONS = {
+  fsn1: { description: "Falkenstein, Germany (eu-central)", families: ["cx", "cpx", "ccx"] },
+  nbg1: { description: "Nuremberg, Germany (eu-central)", families: ["cx", "cpx", "ccx"] },
+  hel1: { description: "Helsinki, Finland (eu-central)", families: ["cx", "cpx", "ccx"] },
+  ash: { description: "Ashburn, VA, USA (us-east)", families: ["cpx", "ccx"] },
+  hil: { description: "Hillsboro, OR, USA (us-west)", families: ["cpx", "ccx"] },
+  sin: { description: "Singapore (ap-southeast)", families: ["cpx", "ccx"] },
+} as const satisfies Record<string, { description: string; families: readonly ("cx" | "cpx" | "ccx")[] }>;
+
+export type HcloudLocationId = keyof typeof HCLOUD_LOCATIONS;
+
+export function isHcloudLocationId(id: string): id is HcloudLocationId {
+  return Object.prototype.hasOwnProperty.call(HCLOUD_LOCATIONS, id);
+}
+
+/** The family of a catalog server type: `ccx33` → `ccx`. */
+export function hcloudFamily(serverType: HcloudServerTypeId): "cx" | "cpx" | "ccx" {
+  return serverType.startsWith("ccx") ? "ccx" : serverType.startsWith("cpx") ? "cpx" : "cx";
+}
+
+/** Locations that offer a catalog server type. */
+export function hcloudLocationsOffering(serverType: HcloudServerTypeId): HcloudLocationId[] {
+  const family = hcloudFamily(serverType);
+  return (Object.keys(HCLOUD_LOCATIONS) as HcloudLocationId[]).filter((l) => (HCLOUD_LOCATIONS[l].families as readonly string[]).includes(family));
+}
+
 /** Hetzner Cloud: servers one spread placement group can hold. */
 export const HCLOUD_SPREAD_GROUP_MAX_SERVERS = 10;
 
@@ -102,6 +137,12 @@ export const COMPUTE = {
   volta: 7.0,
   /** Turing: NVIDIA's open kernel modules. */
   turing: 7.5,
+  /**
+   * The oldest GPU MPS runs on. NVIDIA's Multi-Process Service overview (docs.nvidia.com/deploy/mps,
+   * "System Requirements"): MPS "requires a device that supports Unified Virtual Address (UVA) and
+   * has compute capability SM 3.5 or higher"; Debian's nvidia-cuda-mps package says the same.
+   */
+  mps: 3.5,
 } as const;
 
 /** The last driver branch that supports Pascal and Volta GPUs. */

@@ -7,8 +7,11 @@ import {
   COMPUTE,
   DEDICATED_MACHINES,
   GPU_MODELS,
+  HCLOUD_LOCATIONS,
   HCLOUD_SPREAD_GROUP_MAX_SERVERS,
   HCLOUD_SERVER_TYPES,
+  hcloudLocationsOffering,
+  isHcloudLocationId,
   LAST_BRANCH_FOR_PRE_TURING,
   isDedicatedMachineId,
   isGpuModelId,
@@ -189,6 +192,16 @@ function planHost(name: string, host: HostSpec, input: PlannerInput, out: Diagno
   if (usableCores < 1) out.error(at("reserve", "cores"), `reserves ${reserved.cores} of ${facts.cores} cores, leaving none for workers. Lower reserve.cores.`);
   if (usableRam < 1) out.error(at("reserve", "ramMiB"), `reserves ${reserved.ramMiB} of ${facts.ramMiB} MiB, leaving no RAM for workers. Lower reserve.ramMiB.`);
 
+  const reserveVramPath = host.reserve?.vramMiB !== undefined ? at("reserve", "vramMiB") : ["defaults", "reserve", "vramMiB"];
+  for (const [index, gpu] of facts.gpus.entries()) {
+    if (reserved.vramMiB >= gpu.vramMiB) {
+      out.error(reserveVramPath, `reserves ${reserved.vramMiB} MiB of VRAM on each GPU of ${name}, but GPU ${index} (${gpu.name}) has ${gpu.vramMiB} MiB, leaving none for workers. Lower reserve.vramMiB below ${gpu.vramMiB} on ${name}.`);
+    }
+    if (host.mps === "on" && gpu.computeCapability < COMPUTE.mps) {
+      out.error(at("mps"), `is on, but GPU ${index} of ${name} (${gpu.name}) has compute capability ${gpu.computeCapability}; NVIDIA MPS needs ${COMPUTE.mps} or newer. Set mps: off (or auto) on ${name}.`);
+    }
+  }
+
   const nvidia = resolveNvidia(name, host, facts, out);
 
   // Demands of the services this host runs; services that failed validation are reported elsewhere.
@@ -224,7 +237,7 @@ function planHost(name: string, host: HostSpec, input: PlannerInput, out: Diagno
     capacityMiB: gpu.vramMiB - reserved.vramMiB,
     usedMiB: 0,
     clients: [] as { service: string; uid: number }[],
-    cap: host.mps === "off" ? Number.POSITIVE_INFINITY : mpsClientCap(gpu.computeCapability),
+    cap: host.mps === "off" || gpu.computeCapability < COMPUTE.mps ? Number.POSITIVE_INFINITY : mpsClientCap(gpu.computeCapability),
   }));
 
   resolveAutoReplicas(name, demands, usableCores, usableRam, gpuState, out);
@@ -267,7 +280,9 @@ function planHost(name: string, host: HostSpec, input: PlannerInput, out: Diagno
 
   // MPS per GPU: auto turns it on where two or more worker processes share a GPU.
   const gpus: GpuPlan[] = gpuState.map((g, index) => {
-    const mps = host.mps === "on" ? g.clients.length >= 1 : host.mps === "auto" ? g.clients.length >= 2 : false;
+    // MPS runs from compute capability 3.5 on (catalog COMPUTE.mps); `auto` leaves older GPUs without it.
+    const mpsCapable = g.computeCapability >= COMPUTE.mps;
+    const mps = !mpsCapable ? false : host.mps === "on" ? g.clients.length >= 1 : host.mps === "auto" ? g.clients.length >= 2 : false;
     return {
       index,
       model: g.model,
@@ -407,14 +422,23 @@ function resolveMachine(name: string, host: HostSpec, out: DiagnosticList): Mach
 
   if (host.hcloud !== undefined) {
     const type = host.hcloud.serverType;
-    if (isHcloudServerTypeId(type)) {
-      base = { ...HCLOUD_SERVER_TYPES[type] };
-    } else if (host.cpu === undefined || host.ramMiB === undefined) {
-      out.error(at("hcloud", "serverType"), `'${type}' is not in the catalog.${didYouMean(type, Object.keys(HCLOUD_SERVER_TYPES))} Known: ${Object.keys(HCLOUD_SERVER_TYPES).join(", ")}; or give cpu.cores and ramMiB for it.`);
-      return undefined;
-    } else {
-      base = { description: `Hetzner Cloud ${type.toUpperCase()}`, gpus: [] };
+    const location = host.hcloud.location;
+    // Hetzner refuses a server type or location it does not have, or a type the location does not
+    // offer, only at `pulumi up`: the catalog (with its source) decides here instead.
+    const knownLocation = isHcloudLocationId(location);
+    if (!knownLocation) {
+      out.error(at("hcloud", "location"), `'${location}' is not a Hetzner Cloud location.${didYouMean(location, Object.keys(HCLOUD_LOCATIONS))} Locations: ${Object.keys(HCLOUD_LOCATIONS).join(", ")}.`);
     }
+    if (!isHcloudServerTypeId(type)) {
+      out.error(at("hcloud", "serverType"), `'${type}' is not a Hetzner Cloud server type in the catalog.${didYouMean(type, Object.keys(HCLOUD_SERVER_TYPES))} Known: ${Object.keys(HCLOUD_SERVER_TYPES).join(", ")}. A type Hetzner added since goes into components/core/catalog.ts, with its source.`);
+      return undefined;
+    }
+    if (knownLocation && !hcloudLocationsOffering(type).includes(location)) {
+      out.error(at("hcloud", "serverType"), `${type} is not offered in ${location} (${HCLOUD_LOCATIONS[location].description}). Locations with ${type}: ${hcloudLocationsOffering(type).join(", ")}; or pick a ${HCLOUD_LOCATIONS[location].families.join("/")} type for ${location}.`);
+      return undefined;
+    }
+    if (!knownLocation) return undefined;
+    base = { ...HCLOUD_SERVER_TYPES[type] };
     if (host.hardware !== undefined) out.error(at("hardware"), `does not apply to hcloud hosts: the server type says what the machine is. Remove it.`);
     if (host.gpus !== undefined && host.gpus.length > 0) {
       out.error(at("gpus"), `Hetzner Cloud server types have no GPUs. A Hetzner GPU server (GEX44, GEX130) is a dedicated server: add it with ssh: { address } and hardware: gex44.`);

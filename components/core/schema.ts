@@ -7,7 +7,9 @@
 // names the key. Components resolve it with `config.requireSecret(key)`, which keeps it a secret.
 
 import { z } from "zod";
+import { checkFleet } from "./checks";
 import { closestName, DiagnosticList, didYouMean, type Diagnostic, type PathSegment } from "./diagnostics";
+import { parseHostKeySetting, parseSshPublicKey, type HostKeySetting } from "./ssh-keys";
 
 /** The project namespace of every config key: `gpu-fleet:hosts`. */
 export const CONFIG_NAMESPACE = "gpu-fleet";
@@ -52,7 +54,8 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const TAG = /^tag:[a-z0-9][a-z0-9-]*$/;
 
 const Port = z.int().min(1).max(65535);
-const Mib = z.int().min(1);
+/** 64 TiB: the most RAM x86-64 with 4-level paging addresses; keeps MiB × 2^20 an exact number of bytes. */
+const Mib = z.int().min(1).max(64 * 1024 * 1024, "is more than 64 TiB (67108864 MiB), more than a machine addresses; sizes are MiB");
 
 const SecretRefSchema = z.strictObject({
   secret: z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]*$/, "must name a config key, e.g. { secret: hfToken }"),
@@ -65,6 +68,27 @@ const DriverBranch = z
   .pipe(z.string().regex(/^\d{3}$/, "must be a three-digit driver branch such as \"580\""));
 
 const Threads = z.int().min(1).max(256);
+
+/**
+ * Docker durations are Go time.Durations: int64 nanoseconds. time.ParseDuration refuses more than
+ * 2562047h47m16s (9,223,372,036 s), which the Docker provider parses the health check's "<n>s" with.
+ */
+const DURATION_MAX_SECONDS = 9_223_372_036;
+const DurationSeconds = z.int().max(DURATION_MAX_SECONDS);
+
+/** Signals dockerd knows by name on Linux (moby's pkg/signal, SignalMap for linux). */
+export const LINUX_SIGNALS = [
+  "SIGABRT", "SIGALRM", "SIGBUS", "SIGCHLD", "SIGCLD", "SIGCONT", "SIGFPE", "SIGHUP", "SIGILL", "SIGINT", "SIGIO",
+  "SIGIOT", "SIGKILL", "SIGPIPE", "SIGPOLL", "SIGPROF", "SIGPWR", "SIGQUIT", "SIGSEGV", "SIGSTKFLT", "SIGSTOP",
+  "SIGSYS", "SIGTERM", "SIGTRAP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGUSR1", "SIGUSR2", "SIGVTALRM",
+  "SIGWINCH", "SIGXCPU", "SIGXFSZ",
+] as const;
+
+/**
+ * The largest uid a container may run as: runc and moby's user package take ids up to 1<<31 - 1
+ * ("for 32-bit systems compatibility", moby/sys user/user.go maxID).
+ */
+export const MAX_CONTAINER_UID = 2_147_483_647;
 
 // ---------------------------------------------------------------------------------------------
 // Sections
@@ -114,10 +138,10 @@ const HealthcheckSchema = z.strictObject({
   test: z.union([z.array(z.string().min(1)).min(1), z.string().min(1)], {
     error: "must be a command: a list such as [CMD, python, -m, worker.health] or a shell string",
   }),
-  intervalSeconds: z.int().min(1).default(30),
-  timeoutSeconds: z.int().min(1).default(10),
-  retries: z.int().min(1).default(3),
-  startPeriodSeconds: z.int().min(0).default(60),
+  intervalSeconds: DurationSeconds.min(1).default(30),
+  timeoutSeconds: DurationSeconds.min(1).default(10),
+  retries: z.int().min(1).max(2_147_483_647).default(3),
+  startPeriodSeconds: DurationSeconds.min(0).default(60),
 });
 
 const EnvValue = z.union(
@@ -139,11 +163,11 @@ const ServiceSchema = z.strictObject({
   /** MALLOC_CONF when jemalloc is preloaded. */
   mallocConf: z.string().min(1).default(DEFAULT_MALLOC_CONF),
   /** UID the worker runs as. All MPS clients of one GPU must share one UID. */
-  user: z.int().min(0).optional(),
+  user: z.int().min(0).max(MAX_CONTAINER_UID).optional(),
   healthcheck: HealthcheckSchema.optional(),
   /** Seconds a worker gets after SIGTERM to finish its job before it is killed. */
   drainSeconds: z.int().min(0).max(3600).default(30),
-  stopSignal: z.string().regex(/^SIG[A-Z0-9]+$/, "must be a signal name such as SIGTERM").default("SIGTERM"),
+  stopSignal: z.enum(LINUX_SIGNALS).default("SIGTERM"),
   command: z.array(z.string()).optional(),
   env: z.record(z.string(), EnvValue).default({}),
   /** How many of the service's workers a rollout may replace at once, fleet-wide. Default: a quarter, at least 1. */
@@ -154,10 +178,19 @@ const SshEndpointShape = {
   address: z.string().min(1),
   user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a Unix user name").default("root"),
   port: Port.default(22),
-  /** Pinned host key, as in known_hosts: `ssh-ed25519 AAAA...`. */
+  /**
+   * The pinned host key: `ssh-ed25519 AAAA...`, an ssh-keyscan / known_hosts line, several lines, a
+   * list of them, or `trust-on-first-use` (a lab's loud opt-out). Required: `npm run keyscan` prints it.
+   */
   hostKey: z
-    .string()
-    .regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,2}$/, "must be a public host key such as `ssh-ed25519 AAAA...` (ssh-keyscan -t ed25519 <address>)")
+    .union([z.string(), z.array(z.string()).min(1, "give at least one key")], { error: "must be a host key (`ssh-ed25519 AAAA...`), a list of them, or trust-on-first-use" })
+    .transform((raw, ctx): HostKeySetting => {
+      const { setting, problems } = parseHostKeySetting(raw);
+      for (const problem of problems) {
+        ctx.issues.push({ code: "custom", input: raw, path: problem.index === undefined ? [] : [problem.index], message: `${problem.message} (npm run keyscan -- <stack> <host> prints the host's keys)` });
+      }
+      return setting ?? { mode: "pinned", keys: [] };
+    })
     .optional(),
 };
 
@@ -173,7 +206,7 @@ const HcloudSchema = z.strictObject({
   location: z.string().min(1),
   image: z.string().min(1).default("debian-12"),
   /** Boot from the newest snapshot with this label selector instead of `image`, e.g. `role=gpu-fleet-base`. */
-  snapshot: z.string().min(1).optional(),
+  snapshot: z.string().trim().min(1, "is empty; leave it out to boot from image").optional(),
   labels: z.record(z.string(), z.string()).default({}),
   deleteProtection: z.boolean().default(false),
 });
@@ -181,9 +214,12 @@ const HcloudSchema = z.strictObject({
 /** Fleet-wide settings for Hetzner Cloud hosts. */
 const HcloudFleetSchema = z.strictObject({
   /** Public half of sshPrivateKey, installed on new servers: `ssh-ed25519 AAAA...`. */
-  sshPublicKey: z.string().regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,2}( .*)?$/, "must be an OpenSSH public key such as `ssh-ed25519 AAAA... you@host`"),
+  sshPublicKey: z.string().superRefine((text, ctx) => {
+    const key = parseSshPublicKey(text);
+    if (typeof key === "string") ctx.addIssue({ code: "custom", input: text, message: `${key}; give the .pub file's line (\`cat ~/.ssh/gpu-fleet_ed25519.pub\`)` });
+  }),
   /** Admin networks allowed to reach SSH (TCP 22) from the internet; none by default: SSH goes over the tailnet. */
-  sshSourceCidrs: z.array(z.string().regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, "must be a CIDR such as 198.51.100.0/24")).default([]),
+  sshSourceCidrs: z.array(z.string()).default([]),
   /** Open UDP 41641 inbound so Tailscale can connect directly through hard NAT. */
   tailscaleUdp: z.boolean().default(false),
 });
@@ -309,6 +345,8 @@ export function parseFleet(doc: ConfigDocument): ParseResult {
     out.error([key], `unknown config key '${CONFIG_NAMESPACE}:${key}'.${didYouMean(key, KNOWN_KEYS)} Remove it, or reference it from a service's env as { secret: ${key} }.`);
   }
 
+  checkFleet({ tailnet, redis, hcloud, services, hosts }, out);
+
   const effectiveDefaults = defaults ?? DefaultsSchema.parse({});
   const plannable: PlannerInput = { defaults: effectiveDefaults, services, hosts };
   const hasErrors = out.errors.length > 0;
@@ -432,6 +470,11 @@ function checkImage(image: string, path: PathSegment[], out: DiagnosticList): vo
     out.error(path, `'${image}' is not an image reference.`);
     return;
   }
+  const reference = imageReferenceProblem(image);
+  if (reference !== undefined) {
+    out.error(path, `'${image}' ${reference}`);
+    return;
+  }
   if (image.includes("@sha256:")) return;
   const lastSegment = image.slice(image.lastIndexOf("/") + 1);
   const colon = lastSegment.indexOf(":");
@@ -440,6 +483,33 @@ function checkImage(image: string, path: PathSegment[], out: DiagnosticList): vo
   } else if (lastSegment.slice(colon + 1) === "latest") {
     out.warning(path, `'${image}' uses the tag 'latest': hosts may run different builds and an upgrade shows no diff. Pin a version or digest.`);
   }
+}
+
+/**
+ * Docker's reference grammar (distribution/reference, regexp.go): `[domain[:port]/]path[:tag][@digest]`,
+ * path components lowercase `[a-z0-9]+` joined by `.`, `_`, `__` or dashes; a tag of up to 128 of
+ * `[A-Za-z0-9_.-]`, not starting with `.` or `-`. Docker refuses anything else at pull time.
+ */
+function imageReferenceProblem(image: string): string | undefined {
+  const at = image.indexOf("@");
+  const named = at >= 0 ? image.slice(0, at) : image;
+  if (at >= 0 && !/^sha256:[a-f0-9]{64}$/.test(image.slice(at + 1))) return "has a digest that is not sha256:<64 hex digits>.";
+  const slash = named.lastIndexOf("/");
+  const colon = named.lastIndexOf(":");
+  const tag = colon > slash ? named.slice(colon + 1) : undefined;
+  const name = colon > slash ? named.slice(0, colon) : named;
+  if (tag !== undefined && !/^[\w][\w.-]{0,127}$/.test(tag)) return `has tag '${tag}': a tag is up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'.`;
+  const parts = name.split("/");
+  const first = parts[0];
+  const hasDomain = parts.length > 1 && (first.includes(".") || first.includes(":") || first === "localhost");
+  if (hasDomain && !/^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::\d+)?$/.test(first)) return `has registry '${first}', which is not a host name.`;
+  const component = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+  for (const part of hasDomain ? parts.slice(1) : parts) {
+    if (!component.test(part)) {
+      return /[A-Z]/.test(part) ? `has '${part}' in its repository name, which Docker refuses: repository names are lowercase.` : `has '${part}' in its repository name: use lowercase letters, digits and single '.', '_', '__' or '-' between them.`;
+    }
+  }
+  return undefined;
 }
 
 function checkHostReferences(

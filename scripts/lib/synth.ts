@@ -4,6 +4,7 @@
 
 import { resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import { credentialShape } from "../../components/core/checks";
 import { installPulumiMocks, MOCK_SECRET_MARKERS, redactSecrets, type RecordedResource } from "./mock-engine";
 import { engineConfig } from "./engine-config";
 import type { LoadedStack } from "./stack";
@@ -53,7 +54,8 @@ export async function synthesize(stack: LoadedStack, programDir = REPO_ROOT): Pr
   }
   await engine.settle();
   // Every value a secret can have offline: the stand-ins for secret config and the mock's own secrets.
-  const knownSecrets = [...secretKeys.map((key) => config[key]), ...MOCK_SECRET_MARKERS];
+  // Plain env values that look like credentials (plan warns about them) are never printed either.
+  const knownSecrets = [...secretKeys.map((key) => config[key]), ...MOCK_SECRET_MARKERS, ...credentialLookingEnv(stack)];
   const byUrn = new Map(engine.resources.filter((r) => r.urn !== undefined).map((r) => [r.urn as string, r]));
   const hostOf = (record: RecordedResource): string | null => {
     for (let r: RecordedResource | undefined = record; r !== undefined; r = r.parentUrn === undefined ? undefined : byUrn.get(r.parentUrn)) {
@@ -91,4 +93,17 @@ export function renderSynth(resources: readonly SynthResource[]): string {
   }
   lines.push(`${resources.length} resources`);
   return lines.join("\n");
+}
+
+/** Plain env values of the stack's services that look like credentials. */
+function credentialLookingEnv(stack: LoadedStack): string[] {
+  const services = stack.document.values.services;
+  if (typeof services !== "object" || services === null) return [];
+  const found: string[] = [];
+  for (const service of Object.values(services as Record<string, { env?: Record<string, unknown> }>)) {
+    for (const [name, value] of Object.entries(service?.env ?? {})) {
+      if (typeof value === "string" && value !== "" && credentialShape(name, value) !== undefined) found.push(value);
+    }
+  }
+  return found;
 }
