@@ -2,10 +2,10 @@
 // cloud-init. Hetzner's GPU machines are dedicated Robot servers and join as SSH hosts; they are not created here.
 // The cloud-init text comes from the pure renderer in core/cloud-init.ts. See docs/hetzner.md.
 
-import { isIP } from "node:net";
 import * as pulumi from "@pulumi/pulumi";
 import * as hcloud from "@pulumi/hcloud";
 
+import { coversWholeFamily, hcloudLabelProblems, parseCidr } from "./core/checks";
 import { renderCloudInit, validateEnrollment } from "./core/cloud-init";
 
 export interface HetznerServerArgs {
@@ -82,34 +82,17 @@ export function firewallRules(firewall: HetznerServerArgs["firewall"]): Firewall
   return rules;
 }
 
-// Hetzner label syntax: key = [prefix/]name, name and value up to 63 of [A-Za-z0-9._-], alphanumeric at both ends
-// (a value may be empty); the prefix is a DNS subdomain.
-const LABEL_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
-const LABEL_PREFIX = /^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?$/;
-
-function labelProblems(key: string, value: string): string[] {
-  const problems: string[] = [];
-  const slash = key.lastIndexOf("/");
-  const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
-  const name = slash >= 0 ? key.slice(slash + 1) : key;
-  if ((prefix !== undefined && !LABEL_PREFIX.test(prefix)) || !LABEL_NAME.test(name)) {
-    problems.push(`labels: key '${key}' must be [prefix/]name, name up to 63 letters, digits, '.', '_', '-' (alphanumeric at both ends)`);
-  }
-  if (value !== "" && !LABEL_NAME.test(value)) {
-    problems.push(`labels: value '${value}' of '${key}' must be up to 63 letters, digits, '.', '_', '-' (alphanumeric at both ends)`);
-  }
-  return problems;
+function cidrProblem(cidr: string): string | undefined {
+  const parsed = parseCidr(cidr);
+  if (typeof parsed === "string") return `firewall.sshSourceCidrs: ${parsed}`;
+  if (parsed.prefix === 0) return `firewall.sshSourceCidrs: '${cidr}' opens SSH to the whole internet; list your admin networks (SSH over the tailnet needs no rule)`;
+  return undefined;
 }
 
-function cidrProblem(cidr: string): string | undefined {
-  const [address = "", prefix, ...rest] = cidr.split("/");
-  const family = isIP(address);
-  const bits = Number(prefix);
-  if (family === 0 || rest.length > 0 || prefix === undefined || !/^\d{1,3}$/.test(prefix) || bits > (family === 4 ? 32 : 128)) {
-    return `firewall.sshSourceCidrs: '${cidr}' must be a CIDR such as 198.51.100.0/24 or 2001:db8::/48`;
-  }
-  if (bits === 0) return `firewall.sshSourceCidrs: '${cidr}' opens SSH to the whole internet; list your admin networks (SSH over the tailnet needs no rule)`;
-  return undefined;
+/** Whether the networks leave some address of each family out (a set covering all is the same as /0). */
+function coversNoWholeFamily(cidrs: readonly string[]): boolean {
+  const parsed = cidrs.map(parseCidr).filter((c): c is Exclude<ReturnType<typeof parseCidr>, string> => typeof c !== "string");
+  return !coversWholeFamily(parsed, 4) && !coversWholeFamily(parsed, 6);
 }
 
 /** What the component derives from its args without creating anything. */
@@ -130,11 +113,9 @@ export function prepareHetznerServer(args: HetznerServerArgs): PreparedHetznerSe
     const problem = cidrProblem(cidr);
     if (problem !== undefined) problems.push(problem);
   }
-  for (const key of Object.keys(args.labels)) {
-    if (key.startsWith("gpu-fleet/")) problems.push(`labels: '${key}' is reserved for the fleet's own labels`);
-  }
-  // The host label's value is the host name, validated above (a valid host name is a valid label value).
-  for (const [key, value] of Object.entries({ ...args.labels, [FLEET_LABEL_FLEET]: args.fleet })) problems.push(...labelProblems(key, value));
+  // The same checks plan makes (core/checks.ts); the host label's value is the host name, validated above.
+  problems.push(...hcloudLabelProblems(args.labels), ...hcloudLabelProblems({ [FLEET_LABEL_FLEET]: args.fleet }, true));
+  if (!coversNoWholeFamily(args.firewall.sshSourceCidrs)) problems.push("firewall.sshSourceCidrs: together they open SSH to the whole internet; list your admin networks");
   const labels: Record<string, string> = { ...args.labels, [FLEET_LABEL_HOST]: args.hostName, [FLEET_LABEL_FLEET]: args.fleet };
   if (problems.length > 0) throw new HetznerServerError(problems);
   return { labels, firewallRules: firewallRules(args.firewall) };

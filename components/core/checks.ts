@@ -20,6 +20,9 @@ export function checkFleet(parts: FleetParts, out: DiagnosticList): void {
   if (parts.tailnet !== undefined) checkTailnet(parts.tailnet, parts.redis, out);
   if (parts.hcloud !== undefined) checkFirewallCidrs(parts.hcloud.sshSourceCidrs, out);
   checkSshHosts(parts.hosts, out);
+  for (const [name, host] of Object.entries(parts.hosts)) {
+    for (const problem of hcloudLabelProblems(host.hcloud?.labels ?? {})) out.error(["hosts", name, "hcloud", "labels"], `${problem}.`);
+  }
   for (const [name, service] of Object.entries(parts.services)) {
     checkCredentialsInEnv(name, service, out);
     checkHealthcheck(name, service, out);
@@ -224,6 +227,35 @@ function checkFirewallCidrs(cidrs: readonly string[], out: DiagnosticList): void
       );
     }
   }
+}
+
+/** Label keys the fleet sets on everything it creates in Hetzner Cloud. */
+export const HCLOUD_FLEET_LABEL_PREFIX = "gpu-fleet/";
+
+// Hetzner label syntax: key = [prefix/]name, name and value up to 63 of [A-Za-z0-9._-], alphanumeric at both ends
+// (a value may be empty); the prefix is a DNS subdomain. The HetznerServer component runs the same check.
+const LABEL_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
+const LABEL_PREFIX = /^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?$/;
+
+/** Problems with one Hetzner label, each starting with `labels:`. */
+export function hcloudLabelProblems(labels: Readonly<Record<string, string>>, fleetOwned = false): string[] {
+  const problems: string[] = [];
+  for (const [key, value] of Object.entries(labels)) {
+    if (!fleetOwned && key.startsWith(HCLOUD_FLEET_LABEL_PREFIX)) {
+      problems.push(`labels: '${key}' is reserved for the fleet's own labels`);
+      continue;
+    }
+    const slash = key.lastIndexOf("/");
+    const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
+    const name = slash >= 0 ? key.slice(slash + 1) : key;
+    if ((prefix !== undefined && !LABEL_PREFIX.test(prefix)) || !LABEL_NAME.test(name)) {
+      problems.push(`labels: key '${key}' must be [prefix/]name, name up to 63 letters, digits, '.', '_', '-' (alphanumeric at both ends)`);
+    }
+    if (value !== "" && !LABEL_NAME.test(value)) {
+      problems.push(`labels: value '${value}' of '${key}' must be up to 63 letters, digits, '.', '_', '-' (alphanumeric at both ends)`);
+    }
+  }
+  return problems;
 }
 
 // ---------------------------------------------------------------------------------------------

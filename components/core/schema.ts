@@ -103,7 +103,7 @@ const TailnetSchema = z.strictObject({
   workerTag: z.string().regex(TAG, "must be a tag such as tag:gpu-worker").default("tag:gpu-worker"),
   redisTag: z.string().regex(TAG, "must be a tag such as tag:redis").default("tag:redis"),
   /** Who administers workers: `group:ops`, `alice@example.com`, `autogroup:admin`. */
-  admins: z.array(z.string().min(1)).min(1, "name at least one admin, e.g. [group:ops]"),
+  admins: z.array(z.string().min(1, "is empty: name an admin, e.g. group:ops")).min(1, "name at least one admin, e.g. [group:ops]"),
   /** Users admins may log in as over Tailscale SSH. */
   sshUsers: z.array(z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a Unix user name")).min(1).default(["root"]),
   /** managed: the stack owns the tailnet policy file; external: the stack writes a fragment for your policy repo. */

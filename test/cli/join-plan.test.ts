@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gpuFleet, STACK_TRACE } from "../support/run";
 import type { JoinPlan } from "../../scripts/join-plan";
+import { EXAMPLE_KEYS } from "../support/fixtures";
 
 const joinPlan = (...args: string[]) => gpuFleet(["join-plan", ...args]);
 
@@ -95,7 +96,7 @@ describe("npm run join-plan", () => {
       healthcheck: { test: "test -f /tmp/ready", intervalSeconds: 5 }
   gpu-fleet:hosts:
     desk:
-      ssh: { address: 192.0.2.7 }
+      ssh: { address: 192.0.2.7, hostKey: ${EXAMPLE_KEYS.host} }
       cpu: { cores: 8 }
       ramMiB: 16384
       pinCpus: true
@@ -160,7 +161,7 @@ describe("npm run join-plan", () => {
     embed: { image: ghcr.io/example/embed-cpu:3.1.0, device: cpu, threads: 4, ramMiB: 1024 }
   gpu-fleet:hosts:
     desk:
-      ssh: { address: 192.0.2.7 }
+      ssh: { address: 192.0.2.7, hostKey: ${EXAMPLE_KEYS.host} }
       cpu: { cores: 4 }
       ramMiB: 8192
       workers: { embed: { replicas: 2 } }

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gpuFleet, STACK_TRACE } from "../support/run";
 import type { PlanJson } from "../../components/core/report";
+import { EXAMPLE_KEYS } from "../support/fixtures";
 
 const plan = (...args: string[]) => gpuFleet(["plan", ...args]);
 
@@ -56,11 +57,11 @@ describe("npm run plan", () => {
     kokoro: { image: ghcr.io/example/kokoro-gpu:1.4.0, device: cuda, vramMiB: 600, ramMiB: 2500 }
   gpu-fleet:hosts:
     gex44-1:
-      ssh: { address: 203.0.113.10 }
+      ssh: { address: 203.0.113.10, hostKey: ${EXAMPLE_KEYS.host} }
       hardware: gex44
       workers: { kokoro: { replicas: 12 } }
     old-box:
-      ssh: { address: 198.51.100.7 }
+      ssh: { address: 198.51.100.7, hostKey: ${EXAMPLE_KEYS.host} }
       cpu: { cores: 8 }
       ramMiB: 32768
       gpus: [ { model: gtx-1080 } ]
@@ -91,7 +92,7 @@ describe("npm run plan", () => {
   gpu-fleet:tailnet: { admins: [group:ops] }
   gpu-fleet:services: { kokoro: { image: "x/k:1", device: cuda, vramMiB: 600, ramMiB: 2500 } }
   gpu-fleet:hosts:
-    old-box: { ssh: { address: x }, cpu: { cores: 8 }, ramMiB: 32768, gpus: [ { model: gtx-1080 } ], nvidia: { driver: managed, branch: "590" }, workers: { kokoro: { replicas: 1 } } }
+    old-box: { ssh: { address: x, hostKey: ${EXAMPLE_KEYS.host} }, cpu: { cores: 8 }, ramMiB: 32768, gpus: [ { model: gtx-1080 } ], nvidia: { driver: managed, branch: "590" }, workers: { kokoro: { replicas: 1 } } }
 `);
     const result = plan(file);
     assert.equal(result.status, 1);

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { installPulumiMocks, MOCK_AUTH_KEY_PREFIX, resolveOutput } from "../support/pulumi-mocks";
 import { parseStackFile } from "../../components/core/stack-file";
 import { engineConfig } from "../../scripts/lib/engine-config";
+import { EXAMPLE_KEYS } from "../support/fixtures";
 
 const STACK = `config:
   gpu-fleet:redis: { host: redis-vps }
@@ -13,7 +14,7 @@ const STACK = `config:
   gpu-fleet:services:
     kokoro-cpu: { image: ghcr.io/example/kokoro-cpu:1.4.0, device: cpu, ramMiB: 2500 }
   gpu-fleet:hosts:
-    box: { ssh: { address: 198.51.100.7 }, cpu: { cores: 8 }, ramMiB: 32768, workers: { kokoro-cpu: { replicas: 2 } } }
+    box: { ssh: { address: 198.51.100.7, hostKey: ${EXAMPLE_KEYS.host} }, cpu: { cores: 8 }, ramMiB: 32768, workers: { kokoro-cpu: { replicas: 2 } } }
     laptop: { join: {}, keyGeneration: 2, cpu: { cores: 8 }, ramMiB: 16384, workers: { kokoro-cpu: { replicas: 2 } } }
 `;
 

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { parseStackFile } from "../../components/core/stack-file";
 import { engineConfig, standInSecret } from "../../scripts/lib/engine-config";
+import { EXAMPLE_KEYS } from "../support/fixtures";
 
 const STACK = `config:
   gpu-fleet:redis: { host: redis-vps }
@@ -13,7 +14,7 @@ const STACK = `config:
   gpu-fleet:services:
     kokoro: { image: ghcr.io/example/kokoro-gpu:1.4.0, device: cuda, vramMiB: 600, ramMiB: 2500 }
   gpu-fleet:hosts:
-    gex44-1: { ssh: { address: 203.0.113.10 }, hardware: gex44, workers: { kokoro: { replicas: 12 } } }
+    gex44-1: { ssh: { address: 203.0.113.10, hostKey: ${EXAMPLE_KEYS.host} }, hardware: gex44, workers: { kokoro: { replicas: 12 } } }
     cpu-1: { hcloud: { serverType: ccx33, location: fsn1 }, workers: { kokoro: { replicas: 1 } } }
 `;
 

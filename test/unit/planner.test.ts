@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { planConfig, type PipelineResult } from "../../components/core/pipeline";
 import type { HostPlan } from "../../components/core/planner";
-import { withHosts, type Values } from "../support/fixtures";
+import { EXAMPLE_KEYS, withHosts, type Values } from "../support/fixtures";
 
 function plan(hosts: Values, services?: Values): PipelineResult {
   return planConfig(withHosts(hosts, services));
@@ -19,8 +19,10 @@ function onlyError(result: PipelineResult): { host: string | null; path: string;
   return result.errors[0];
 }
 
+// Each box is its own machine: its own address (two hosts at one address are refused).
+let boxes = 0;
 const box = (extra: Values): Values => ({
-  ssh: { address: "198.51.100.7" },
+  ssh: { address: `198.51.100.${7 + boxes++}`, hostKey: EXAMPLE_KEYS.host },
   cpu: { cores: 8 },
   ramMiB: 32768,
   ...extra,
@@ -256,7 +258,7 @@ describe("NVIDIA driver", () => {
 
 describe("machines", () => {
   it("takes cores, RAM and GPUs of a Hetzner GEX44 from the catalog", () => {
-    const a = host(plan({ a: { ssh: { address: "203.0.113.10" }, hardware: "gex44", workers: {} } }), "a");
+    const a = host(plan({ a: { ssh: { address: "203.0.113.10", hostKey: EXAMPLE_KEYS.host }, hardware: "gex44", workers: {} } }), "a");
     assert.equal(a.cpu.cores, 20);
     assert.equal(a.ramMiB.total, 65536);
     assert.equal(a.gpus[0].name, "RTX 4000 SFF Ada Generation");
@@ -281,13 +283,13 @@ describe("machines", () => {
   });
 
   it("suggests the closest catalog name for a typo", () => {
-    assert.match(onlyError(plan({ a: { hcloud: { serverType: "ccx32", location: "fsn1" } } })).message, /'ccx32' is not in the catalog\. Did you mean 'ccx33'\?/);
-    assert.match(onlyError(plan({ a: { ssh: { address: "x" }, hardware: "gex4" } })).message, /Did you mean 'gex44'\?/);
+    assert.match(onlyError(plan({ a: { hcloud: { serverType: "ccx32", location: "fsn1" } } })).message, /'ccx32' is not a Hetzner Cloud server type in the catalog\. Did you mean 'ccx33'\?/);
+    assert.match(onlyError(plan({ a: { ssh: { address: "x", hostKey: EXAMPLE_KEYS.host }, hardware: "gex4" } })).message, /Did you mean 'gex44'\?/);
     assert.match(onlyError(plan({ a: box({ gpus: [{ model: "gtx-1800" }] }) })).message, /Did you mean 'gtx-1080'\?/);
   });
 
   it("asks for cores and RAM of a machine it cannot look up", () => {
-    const result = plan({ a: { ssh: { address: "x" }, workers: {} } });
+    const result = plan({ a: { ssh: { address: "x", hostKey: EXAMPLE_KEYS.host }, workers: {} } });
     assert.deepEqual(result.errors.map((e) => e.path), ["hosts.a.cpu.cores", "hosts.a.ramMiB"]);
     assert.match(result.errors[0].message, /what nproc prints on a/);
   });

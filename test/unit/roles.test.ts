@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { planConfig } from "../../components/core/pipeline";
 import type { HostPlan } from "../../components/core/planner";
 import { planRoles, roleFingerprint, shellEnv, type RoleContext } from "../../components/core/roles";
-import { withHosts } from "../support/fixtures";
+import { EXAMPLE_KEYS, withHosts } from "../support/fixtures";
 import { REPO_ROOT } from "../support/run";
 
 const scripts: Record<string, string> = Object.fromEntries(
@@ -21,7 +21,7 @@ function hostPlan(hostValues: Record<string, unknown>): HostPlan {
   return result.plan.hosts[0];
 }
 
-const gpuHost = { ssh: { address: "198.51.100.7" }, cpu: { cores: 8 }, ramMiB: 32768, gpus: [{ model: "gtx-1080" }], nvidia: { driver: "managed", branch: "580" }, workers: { kokoro: { replicas: 2 } } };
+const gpuHost = { ssh: { address: "198.51.100.7", hostKey: EXAMPLE_KEYS.host }, cpu: { cores: 8 }, ramMiB: 32768, gpus: [{ model: "gtx-1080" }], nvidia: { driver: "managed", branch: "580" }, workers: { kokoro: { replicas: 2 } } };
 const fingerprints = (steps: ReturnType<typeof planRoles>, files = scripts): Record<string, string> =>
   Object.fromEntries(steps.map((s) => [s.role, roleFingerprint(s, files)]));
 

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { parseFleet } from "../../components/core/schema";
 import { planConfig } from "../../components/core/pipeline";
 import { parseStackFile, SECRET_PLACEHOLDER } from "../../components/core/stack-file";
-import { baseValues, configDoc, type Values } from "../support/fixtures";
+import { baseValues, configDoc, EXAMPLE_KEYS, type Values } from "../support/fixtures";
 
 /** The stack file of issue #2, verbatim apart from the secure placeholders. */
 const ISSUE_EXAMPLE = `
@@ -18,12 +18,12 @@ config:
     yolo:       { image: ghcr.io/example/yolo-gpu:2.0.1, device: cuda, threads: 2, vramMiB: 300, ramMiB: 600 }
   gpu-fleet:hosts:
     gex44-1:
-      ssh: { address: 203.0.113.10, user: root }
+      ssh: { address: 203.0.113.10, user: root, hostKey: ${EXAMPLE_KEYS.host} }
       hardware: gex44
       nvidia: { driver: managed, branch: "570" }
       workers: { kokoro: { replicas: 3 }, yolo: { replicas: 2 } }
     gtx1080-box:
-      ssh: { address: 198.51.100.7, user: root }
+      ssh: { address: 198.51.100.7, user: root, hostKey: ${EXAMPLE_KEYS.host} }
       cpu: { cores: 8 }
       ramMiB: 32768
       gpus: [ { model: gtx-1080 } ]
