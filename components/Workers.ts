@@ -144,7 +144,7 @@ export function sshOptions(hostKeys: readonly string[] | undefined): string[] {
   // and port (`*`: this command answers for this one connection only). Keys hold no quotes or spaces
   // beyond the one between type and blob (decoded in core/ssh-keys.ts).
   const words = hostKeys.flatMap((key) => key.split(" ")).join(" ");
-  return [...options, "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=/dev/null", "-o", `KnownHostsCommand=/usr/bin/printf "* %%s %%s\n" ${words}`];
+  return [...options, "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=/dev/null", "-o", `KnownHostsCommand=/usr/bin/printf "* %%s %%s\\n" ${words}`];
 }
 
 function imageSlug(image: string): string {
