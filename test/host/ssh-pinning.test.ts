@@ -86,14 +86,23 @@ describe("pinned SSH host keys on a real sshd", { skip: enabled ? false : HOW_TO
     assert.ok(setting.length >= 2, pasted);
   });
 
-  it("Docker's ssh options connect with the pinned keys on port 2222 and on 22, and all keys of a list count", async () => {
+  it("Docker's ssh options connect with the pinned keys on port 2222 and on 22, and every key of a list counts", async () => {
     for (const port of [2222, 22]) {
       const good = await ssh(sshOptions([hostKeys[0]]), port);
       assert.equal(good.code, 0, show(good));
       assert.match(good.stdout, /^[0-9a-f-]{36}\s*$/);
     }
-    const list = await ssh(sshOptions([EXAMPLE_KEYS.host, hostKeys[1]]), 2222);
-    assert.equal(list.code, 0, `a list with the host's ECDSA key and another key: ${show(list)}`);
+    // A list is the host's keys: each is accepted, and ssh negotiates a type it holds a key for.
+    const both = await ssh(sshOptions(hostKeys), 2222);
+    assert.equal(both.code, 0, `the host's ed25519 and ECDSA keys: ${show(both)}`);
+    const ecdsaOnly = await ssh(sshOptions([hostKeys[1]]), 2222);
+    assert.equal(ecdsaOnly.code, 0, `only the host's ECDSA key: ${show(ecdsaOnly)}`);
+  });
+
+  it("a list with a wrong key of a type the host serves is refused (OpenSSH: the key changed)", async () => {
+    const mixed = await ssh(sshOptions([EXAMPLE_KEYS.host, hostKeys[1]]), 2222);
+    assert.equal(mixed.code, 255, show(mixed));
+    assert.match(mixed.stderr, /REMOTE HOST IDENTIFICATION HAS CHANGED/);
   });
 
   it("Docker's ssh options refuse the host when the pinned key differs", async () => {
