@@ -7,7 +7,7 @@ import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EXAMPLE_KEYS } from "../support/fixtures";
-import { runTool, STACK_TRACE } from "../support/run";
+import { gpuFleet, runTool, STACK_TRACE } from "../support/run";
 
 const ED_FP = "SHA256:amLCI3D+EzgGvIil+mf0d0HDfaolLmM65MRIrS6l5rY";
 const ECDSA_FP = "SHA256:zcOWXfRbpzfUkTAZu38Ph7lWSA1Jw6KW/kUkrFq5VPU";
@@ -82,5 +82,16 @@ describe("npm run keyscan", () => {
       assert.match(result.stderr, reason);
     }
     assert.equal(t.keyscan(t.stack).status, 2);
+  });
+
+  it("is a gpu-fleet command: listed in --help, answers its own --help, takes -s", () => {
+    assert.match(gpuFleet(["--help"]).stdout, /^ {2}keyscan /m);
+    const help = gpuFleet(["keyscan", "--help"]);
+    assert.equal(help.status, 0, help.stderr);
+    assert.match(help.stdout, /usage: gpu-fleet keyscan \[-s\] <stack> <host> \[--jump\] \[--timeout <seconds>\]/);
+    const t = setup(`10.0.0.7 ${EXAMPLE_KEYS.host}\n`);
+    const result = gpuFleet(["keyscan", "-s", t.stack, "box-1"], { PATH: `${t.dir}:${process.env.PATH ?? ""}` });
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /hostKey:\n {2}- "10\.0\.0\.7 ssh-ed25519 /);
   });
 });
