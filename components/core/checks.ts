@@ -93,7 +93,7 @@ function checkSshHosts(hosts: Readonly<Record<string, HostSpec>>, out: Diagnosti
     for (const endpoint of endpoints) {
       const problem = addressProblem(endpoint.address);
       if (problem !== undefined) out.error([...endpoint.path, "address"], `${problem}.`);
-      checkHostKey(name, endpoint.path, endpoint.address, endpoint.hostKey, out);
+      checkHostKey(name, endpoint.path, endpoint.address, endpoint.port, endpoint.hostKey, out);
     }
     const key = `${canonicalAddress(ssh.address)}|${ssh.port}`;
     byEndpoint.set(key, [...(byEndpoint.get(key) ?? []), name]);
@@ -111,7 +111,7 @@ function checkSshHosts(hosts: Readonly<Record<string, HostSpec>>, out: Diagnosti
   }
 }
 
-function checkHostKey(host: string, path: PathSegment[], address: string, hostKey: HostKeySetting | undefined, out: DiagnosticList): void {
+function checkHostKey(host: string, path: PathSegment[], address: string, port: number, hostKey: HostKeySetting | undefined, out: DiagnosticList): void {
   const which = path[path.length - 1] === "jumpHost" ? " --jump" : "";
   if (hostKey === undefined) {
     out.error(
@@ -128,7 +128,7 @@ function checkHostKey(host: string, path: PathSegment[], address: string, hostKe
     return;
   }
   for (const [index, key] of hostKey.keys.entries()) {
-    if (!hostFieldNamesAddress(key.hosts, address)) {
+    if (!hostFieldNamesAddress(key.hosts, address, port)) {
       out.error(
         [...path, "hostKey", ...(hostKey.keys.length > 1 ? [index] : [])],
         `is a key line for ${key.hosts.join(",")}, but the address is ${address}: the key belongs to another machine. Run \`npm run keyscan -- <stack> ${host}${which}\` for ${address}'s own key.`,

@@ -268,12 +268,15 @@ export function hostFieldMatches(hosts: readonly string[], address: string, port
   });
 }
 
-/** Whether the host field names this address at all (ignoring the port). */
-export function hostFieldNamesAddress(hosts: readonly string[], address: string): boolean {
+/**
+ * Whether the host field names this address. The port is not compared for plain names: a key
+ * scanned on port 22 is the key the same sshd serves on every port. A hashed name is tried both ways.
+ */
+export function hostFieldNamesAddress(hosts: readonly string[], address: string, port: number): boolean {
   if (hosts.length === 0) return true;
   const name = canonicalAddress(address);
   return hosts.some((pattern) => {
-    if (pattern.startsWith("|1|")) return true; // cannot tell without the port; hostFieldMatches decides
+    if (pattern.startsWith("|1|")) return hostFieldMatches([pattern], address, 22) || hostFieldMatches([pattern], address, port);
     const bracketed = /^\[([^\]]+)\]:(\d{1,5})$/.exec(pattern);
     return globMatch((bracketed ? bracketed[1] : pattern).toLowerCase(), name);
   });

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import {
   fingerprintOf,
   hostFieldMatches,
+  hostFieldNamesAddress,
   keygenLine,
   knownHostsLines,
   parseHostKeyLine,
@@ -140,6 +141,11 @@ describe("hostKey forms", () => {
     const salt = Buffer.alloc(20).toString("base64");
     assert.ok(hostFieldMatches([`|1|${salt}|UMCNraFLzld22oYV4w5w/ol/2os=`], "10.0.0.7", 22));
     assert.ok(!hostFieldMatches([`|1|${salt}|UMCNraFLzld22oYV4w5w/ol/2os=`], "10.0.0.8", 22));
+    // Whether a line names the host's address at all: the port of a plain name is not compared.
+    assert.ok(hostFieldNamesAddress(["10.0.0.7"], "10.0.0.7", 2222));
+    assert.ok(hostFieldNamesAddress([`|1|${salt}|UMCNraFLzld22oYV4w5w/ol/2os=`], "10.0.0.7", 2222));
+    assert.ok(!hostFieldNamesAddress([`|1|${salt}|UMCNraFLzld22oYV4w5w/ol/2os=`], "10.0.0.9", 22));
+    assert.ok(!hostFieldNamesAddress(["box.lan"], "10.0.0.7", 22));
   });
 
   it("gives the command provider one key (ed25519 first) and OpenSSH all of them", () => {
