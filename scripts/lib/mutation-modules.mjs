@@ -1,0 +1,23 @@
+// The pure modules under mutation testing and the unit test files that cover each one.
+export const MUTATION_MODULES = {
+  planner: {
+    mutate: ["components/core/planner.ts"],
+    tests: ["test/unit/planner.test.ts", "test/unit/budgets.test.ts", "test/unit/generations.test.ts", "test/unit/multi-gpu.test.ts"],
+  },
+  catalog: {
+    mutate: ["components/core/catalog.ts"],
+    tests: ["test/unit/catalog.test.ts", "test/unit/generations.test.ts"],
+  },
+  schema: {
+    mutate: ["components/core/schema.ts"],
+    tests: ["test/unit/schema.test.ts"],
+  },
+  "tailnet-policy": {
+    mutate: ["components/core/tailnet-policy.ts"],
+    tests: ["test/unit/tailnet-policy.test.ts"],
+  },
+  "resource-diff": {
+    mutate: ["scripts/lib/resource-diff.ts"],
+    tests: ["test/unit/resource-diff*.test.ts"],
+  },
+};
