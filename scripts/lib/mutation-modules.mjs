@@ -18,6 +18,14 @@ export const MUTATION_MODULES = {
   },
   "resource-diff": {
     mutate: ["scripts/lib/resource-diff.ts"],
-    tests: ["test/unit/resource-diff*.test.ts"],
+    tests: ["test/unit/resource-diff-kinds.test.ts"],
   },
 };
+
+/** Where the sandbox's compiled JavaScript goes. */
+export const MUTATION_BUILD_DIR = ".mutation-build";
+
+/** Stryker's build step in the sandbox (scripts/lib/mutation-build.mjs). */
+export function mutationBuildCommand() {
+  return "node scripts/lib/mutation-build.mjs";
+}
