@@ -1,4 +1,4 @@
-// npm run diff on the example stack (stacks/Pulumi.hetzner-gpu.yaml), one test per kind of change,
+// gpu-fleet diff (npm run diff) on the example stack (stacks/Pulumi.hetzner-gpu.yaml), one test per kind of change,
 // each asserting exactly which resources change and how. The expected lists are written from the
 // rules: a role's parameters are part of its command (an update, never a replacement); a new image tag
 // is a new pull (a RemoteImage named after the image) and a replaced container on every host that
@@ -27,7 +27,7 @@ function diff(edit: (text: string) => string): ResourceChange[] {
   assert.notEqual(edited, original, "the edit changed the stack");
   writeFileSync(join(repo, STACK), edited);
   try {
-    const json = sh(process.execPath, ["--import", "tsx", "scripts/diff.ts", "hetzner-gpu", "--json"]);
+    const json = sh(process.execPath, ["bin/gpu-fleet.mjs", "diff", "-s", "hetzner-gpu", "--json"]);
     return (JSON.parse(json) as { changes: ResourceChange[] }).changes;
   } finally {
     writeFileSync(join(repo, STACK), original);
@@ -44,7 +44,7 @@ const summary = (changes: readonly ResourceChange[]): string[] => changes.map((c
 
 before(() => {
   repo = mkdtempSync(join(tmpdir(), "gpu-fleet-diff-kinds-"));
-  for (const entry of ["components", "scripts", "stacks", "tailnet", "index.ts", "package.json", "tsconfig.json", "Pulumi.yaml", ".gitignore"]) {
+  for (const entry of ["bin", "cli", "components", "scripts", "stacks", "tailnet", "index.ts", "package.json", "tsconfig.json", "Pulumi.yaml", ".gitignore"]) {
     cpSync(join(REPO_ROOT, entry), join(repo, entry), { recursive: true });
   }
   symlinkSync(join(REPO_ROOT, "node_modules"), join(repo, "node_modules"), "dir");
