@@ -48,6 +48,11 @@ describe("diffResources", () => {
     assert.deepEqual(both.inputs.map((i) => i.key), ["image", "memory"]);
   });
 
+  it("replaces when any one changed input replaces, among others that would update", () => {
+    const [change] = diffResources([resource(COMMAND, "c", { create: "v1", triggers: ["1"] })], [resource(COMMAND, "c", { create: "v2", triggers: ["2"] })]);
+    assert.equal(change.kind, "replace");
+  });
+
   it("updates a resource of a type it has no rule for (a component)", () => {
     assert.equal(diffResources([resource("gpu-fleet:index:Host", "h", { x: 1 })], [resource("gpu-fleet:index:Host", "h", { x: 2 })])[0].kind, "update");
   });
@@ -107,5 +112,21 @@ describe("renderDiff", () => {
     assert.equal(lines[2], "        args: reordered");
     assert.equal(lines[3], `        create: "${"x".repeat(156)}... → "y"`);
     assert.equal(lines[4], "0 to create, 0 to delete, 0 to replace, 1 to update");
+  });
+
+  it("orders groups fleet, then hosts by name, and resources by name, whatever order they came in", () => {
+    const change = (name: string, host: string | null): ResourceChange => ({ kind: "create", type: COMMAND, name, host, inputs: [] });
+    const text = renderDiff([change("z", "host-c"), change("m", null), change("y", "host-a"), change("c", "host-b"), change("b", "host-a"), change("a", null), change("x", "host-a")]);
+    assert.deepEqual(text.split("\n").filter((l) => !l.startsWith(" ")), ["fleet", "host host-a", "host host-b", "host host-c", "7 to create, 0 to delete, 0 to replace, 0 to update"]);
+    assert.deepEqual(text.split("\n").filter((l) => l.startsWith("  +")).map((l) => l.slice(-1)), ["a", "m", "b", "x", "y", "c", "z"]);
+  });
+
+  it("shows a list that went away as before → (none), and keeps a value of exactly 160 characters whole", () => {
+    const exactly = "y".repeat(158); // 160 characters once quoted
+    const lines = renderDiff([
+      { kind: "update", type: COMMAND, name: "c", host: null, inputs: [{ key: "args", before: ["a"], after: undefined }, { key: "create", before: exactly, after: "" }] },
+    ]).split("\n");
+    assert.equal(lines[2], '        args: ["a"] → (none)');
+    assert.equal(lines[3], `        create: "${exactly}" → ""`);
   });
 });
