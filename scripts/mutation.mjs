@@ -1,15 +1,13 @@
-// npm run test:mutation [-- <module>...] [--force]
+// npm run test:mutation [-- <module>...]
 // Runs StrykerJS over each pure module (scripts/lib/mutation-modules.mjs), one after another, then
 // prints each module's mutation score and the total, and lists the mutants that survived. Exits 1
-// when any module scores below 90%. Incremental: results of unchanged code and tests are reused from
-// reports/mutation/<module>.incremental.json; --force runs every mutant again.
+// when any module scores below 90%. Every run tests every mutant (see stryker.config.mjs).
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { MUTATION_MODULES } from "./lib/mutation-modules.mjs";
 
 const THRESHOLD = 90;
 const args = process.argv.slice(2);
-const force = args.includes("--force");
 const names = args.filter((a) => !a.startsWith("--"));
 const unknown = names.filter((n) => !(n in MUTATION_MODULES));
 if (unknown.length > 0) {
@@ -24,7 +22,7 @@ const rows = [];
 let failed = false;
 for (const name of modules) {
   process.stdout.write(`\n== ${name}: stryker run (MUTATION_MODULE=${name})\n`);
-  const run = spawnSync("npx", ["stryker", "run", "stryker.config.mjs", ...(force ? ["--force"] : [])], {
+  const run = spawnSync("npx", ["stryker", "run", "stryker.config.mjs"], {
     stdio: "inherit",
     env: { ...process.env, MUTATION_MODULE: name },
   });
