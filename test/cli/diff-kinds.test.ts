@@ -55,7 +55,12 @@ before(() => {
 
 describe("npm run diff, one kind of change at a time on the example stack", () => {
   it("one host's driver branch: an update of that host's nvidia-driver role, its command, and nothing else", () => {
-    const changes = diff((t) => once(t, 'ssh: { address: 203.0.113.10, user: root }\n      hardware: gex44\n      nvidia: { driver: managed, branch: "570" }', 'ssh: { address: 203.0.113.10, user: root }\n      hardware: gex44\n      nvidia: { driver: managed, branch: "575" }'));
+    // gex44-1 and gex44-2 both say branch "570"; the first one after gex44-1's key is gex44-1's.
+    const changes = diff((t) => {
+      const at = t.indexOf('nvidia: { driver: managed, branch: "570" }', t.indexOf("    gex44-1:\n"));
+      assert.ok(at > 0 && at < t.indexOf("    gex44-2:\n"));
+      return `${t.slice(0, at)}nvidia: { driver: managed, branch: "575" }${t.slice(at + 'nvidia: { driver: managed, branch: "570" }'.length)}`;
+    });
     assert.deepEqual(summary(changes), ["update command:remote:Command fleet-gex44-1-setup-nvidia-driver"]);
     assert.equal(changes[0].host, "gex44-1");
     assert.deepEqual(changes[0].inputs.map((i) => i.key), ["create"]);

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { installPulumiMocks, isSecretValue, type PulumiMocks, type RecordedResource } from "../support/pulumi-mocks";
 import { parseStackFile } from "../../components/core/stack-file";
 import { engineConfig } from "../../scripts/lib/engine-config";
+import { EXAMPLE_KEYS } from "../support/fixtures";
 
 const STACK = `config:
   gpu-fleet:redis: { host: redis-vps }
@@ -21,20 +22,20 @@ const STACK = `config:
     auto: { image: ghcr.io/example/auto-gpu:1.0.0, device: cuda, threads: 1, vramMiB: 3000, ramMiB: 1000 }
   gpu-fleet:hosts:
     duo:
-      ssh: { address: 198.51.100.20 }
+      ssh: { address: 198.51.100.20, hostKey: "${EXAMPLE_KEYS.host}" }
       cpu: { cores: 16 }
       ramMiB: 65536
       gpus: [ { model: gtx-1080 }, { model: gtx-1080 } ]
       mps: "off"
       workers: { fixed: { replicas: 1 }, auto: { replicas: auto } }
     quad:
-      ssh: { address: 198.51.100.21 }
+      ssh: { address: 198.51.100.21, hostKey: "${EXAMPLE_KEYS.host}" }
       cpu: { cores: 32 }
       ramMiB: 65536
       gpus: [ { model: gtx-1080 }, { model: rtx-3090 }, { model: rtx-3060 }, { model: t4 } ]
       workers: { big: { replicas: 8 } }
     octo:
-      ssh: { address: 198.51.100.22 }
+      ssh: { address: 198.51.100.22, hostKey: "${EXAMPLE_KEYS.host}" }
       cpu: { cores: 64 }
       ramMiB: 131072
       gpus: [ { model: v100-32gb }, { model: v100-32gb }, { model: v100-32gb }, { model: v100-32gb }, { model: v100-32gb }, { model: v100-32gb }, { model: v100-32gb }, { model: v100-32gb } ]

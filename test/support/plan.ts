@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { planConfig, type PipelineResult } from "../../components/core/pipeline";
 import type { HostPlan } from "../../components/core/planner";
-import { withHosts, type Values } from "./fixtures";
+import { EXAMPLE_KEYS, withHosts, type Values } from "./fixtures";
 
 export function plan(hosts: Values, services?: Values): PipelineResult {
   return planConfig(withHosts(hosts, services));
@@ -24,8 +24,13 @@ export function accepted(result: PipelineResult): HostPlan {
   return hostOf(result);
 }
 
-/** An SSH host with the given facts: 8 cores and 32 GiB unless overridden. */
-export const box = (extra: Values): Values => ({ ssh: { address: "198.51.100.7" }, cpu: { cores: 8 }, ramMiB: 32768, ...extra });
+/** An SSH host with a pinned key, the given facts: 8 cores and 32 GiB unless overridden. Each box has
+ * its own address (two hosts at one address are refused). */
+let boxes = 0;
+export const box = (extra: Values): Values => ({ ssh: { address: `198.51.100.${(boxes++ % 200) + 1}`, hostKey: EXAMPLE_KEYS.host }, cpu: { cores: 8 }, ramMiB: 32768, ...extra });
+
+/** An SSH host at `address` with a pinned key. */
+export const sshAt = (address: string): Values => ({ address, hostKey: EXAMPLE_KEYS.host });
 
 /** A CPU service: one thread, `ramMiB` RAM. */
 export const cpuService = (ramMiB = 100, threads = 1): Values => ({ image: "x/cpu:1", device: "cpu", ramMiB, threads });

@@ -101,8 +101,9 @@ describe("generation rules", () => {
     assert.deepEqual([6.0, 6.1, 6.2, 6.99, 7.0, 7.5, 8.9, 9.0].map(mpsClientCap), [16, 16, 16, 16, 48, 48, 48, 48]);
   });
 
-  it("names Volta 7.0 and Turing 7.5 as the thresholds, and 580 as the last branch for both older generations", () => {
-    assert.deepEqual(COMPUTE, { volta: 7.0, turing: 7.5 });
+  it("names MPS 3.5, Volta 7.0 and Turing 7.5 as the thresholds, and 580 as the last branch for both older generations", () => {
+    // MPS needs compute capability 3.5 or newer (NVIDIA's MPS documentation, "Hardware").
+    assert.deepEqual(COMPUTE, { volta: 7.0, turing: 7.5, mps: 3.5 });
     assert.equal(LAST_BRANCH_FOR_PRE_TURING, 580);
   });
 });

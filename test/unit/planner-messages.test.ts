@@ -3,7 +3,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Values } from "../support/fixtures";
-import { accepted, box, cpuService, cudaService, hostOf, onlyError, plan } from "../support/plan";
+import { accepted, box, cpuService, cudaService, hostOf, onlyError, plan, sshAt } from "../support/plan";
 
 const hcloud = (serverType: string, extra: Values = {}): Values => ({ hcloud: { serverType, location: "fsn1" }, ...extra });
 const HCLOUD_TYPES = "ccx13, ccx23, ccx33, ccx43, ccx53, ccx63, cpx11, cpx21, cpx31, cpx41, cpx51, cx22, cx32, cx42, cx52";
@@ -12,14 +12,14 @@ describe("machine facts", () => {
   it("describes a machine it has no catalog entry for by its numbers, RAM in whole GiB", () => {
     assert.equal(accepted(plan({ a: box({ workers: {} }) })).machine, "8 cores, 32 GiB");
     assert.equal(accepted(plan({ a: box({ ramMiB: 1536, reserve: { ramMiB: 0 }, gpus: [{ model: "gtx-1080" }, { model: "t4" }], workers: {} }) })).machine, "8 cores, 2 GiB, GeForce GTX 1080 + Tesla T4");
-    assert.equal(accepted(plan({ a: { ssh: { address: "x" }, hardware: "gex44", workers: {} } })).machine, "Hetzner GEX44 (Intel Core i5-13500, 64 GiB, RTX 4000 SFF Ada 20 GB)");
+    assert.equal(accepted(plan({ a: { ssh: sshAt("x"), hardware: "gex44", workers: {} } })).machine, "Hetzner GEX44 (Intel Core i5-13500, 64 GiB, RTX 4000 SFF Ada 20 GB)");
   });
 
   it("lets a host's own numbers win over its catalog machine, one by one", () => {
-    const a = accepted(plan({ a: { ssh: { address: "x" }, hardware: "gex44", cpu: { cores: 16 }, gpus: [{ model: "rtx-3090", computeCapability: 8.0 }], workers: {} } }));
+    const a = accepted(plan({ a: { ssh: sshAt("x"), hardware: "gex44", cpu: { cores: 16 }, gpus: [{ model: "rtx-3090", computeCapability: 8.0 }], workers: {} } }));
     assert.deepEqual([a.cpu.cores, a.ramMiB.total], [16, 65536]);
     assert.deepEqual([a.gpus[0].model, a.gpus[0].name, a.gpus[0].vramMiB, a.gpus[0].computeCapability], ["rtx-3090", "GeForce RTX 3090", 24576, 8.0]);
-    assert.deepEqual(accepted(plan({ a: { ssh: { address: "x" }, hardware: "gex44", gpus: [], workers: {} } })).gpus, []);
+    assert.deepEqual(accepted(plan({ a: { ssh: sshAt("x"), hardware: "gex44", gpus: [], workers: {} } })).gpus, []);
   });
 
   it("takes a GPU by its numbers, named by the model it was given or as a custom GPU", () => {
@@ -45,30 +45,29 @@ describe("machine facts", () => {
   });
 
   it("asks for cores and RAM in the words of the tools that print them", () => {
-    const result = plan({ a: { ssh: { address: "x" }, workers: {} } });
+    const result = plan({ a: { ssh: sshAt("x"), workers: {} } });
     assert.deepEqual(result.errors.map((e) => [e.path, e.message]), [
       ["hosts.a.cpu.cores", "missing: give cpu: { cores: N } (what nproc prints on a), or hardware: <catalog machine>."],
       ["hosts.a.ramMiB", "missing: give ramMiB (free -m's total on a), or hardware: <catalog machine>."],
     ]);
-    assert.deepEqual(plan({ a: { ssh: { address: "x" }, cpu: { cores: 4 }, workers: {} } }).errors.map((e) => e.path), ["hosts.a.ramMiB"]);
-    assert.deepEqual(plan({ a: { ssh: { address: "x" }, ramMiB: 4096, workers: {} } }).errors.map((e) => e.path), ["hosts.a.cpu.cores"]);
+    assert.deepEqual(plan({ a: { ssh: sshAt("x"), cpu: { cores: 4 }, workers: {} } }).errors.map((e) => e.path), ["hosts.a.ramMiB"]);
+    assert.deepEqual(plan({ a: { ssh: sshAt("x"), ramMiB: 4096, workers: {} } }).errors.map((e) => e.path), ["hosts.a.cpu.cores"]);
   });
 
   it("refuses an unknown dedicated machine with the catalog's names", () => {
-    const error = onlyError(plan({ a: { ssh: { address: "x" }, hardware: "gex45" } }));
+    const error = onlyError(plan({ a: { ssh: sshAt("x"), hardware: "gex45" } }));
     assert.equal(error.path, "hosts.a.hardware");
     assert.equal(error.message, "'gex45' is not in the catalog. Did you mean 'gex44'? Known: gex44, gex130; or remove it and give cpu.cores, ramMiB and gpus.");
   });
 });
 
 describe("Hetzner Cloud hosts", () => {
-  it("refuses an unknown server type unless its cores and RAM are given", () => {
-    const error = onlyError(plan({ a: hcloud("ccx99") }));
-    assert.equal(error.path, "hosts.a.hcloud.serverType");
-    assert.equal(error.message, `'ccx99' is not in the catalog. Did you mean 'ccx13'? Known: ${HCLOUD_TYPES}; or give cpu.cores and ramMiB for it.`);
-    assert.deepEqual(plan({ a: hcloud("ccx99", { cpu: { cores: 4 } }) }).errors.map((e) => e.path), ["hosts.a.hcloud.serverType"]);
-    const a = accepted(plan({ a: hcloud("ccx99", { cpu: { cores: 96 }, ramMiB: 393216, workers: {} }) }));
-    assert.deepEqual([a.kind, a.machine, a.cpu.cores, a.ramMiB.total], ["hcloud", "Hetzner Cloud CCX99", 96, 393216]);
+  it("refuses a server type it does not know, even with cores and RAM given", () => {
+    const message = `'ccx99' is not a Hetzner Cloud server type in the catalog. Did you mean 'ccx13'? Known: ${HCLOUD_TYPES}. A type Hetzner added since goes into components/core/catalog.ts, with its source.`;
+    for (const extra of [{}, { cpu: { cores: 96 }, ramMiB: 393216 }]) {
+      const error = onlyError(plan({ a: hcloud("ccx99", extra) }));
+      assert.deepEqual([error.path, error.message], ["hosts.a.hcloud.serverType", message]);
+    }
   });
 
   it("refuses hardware on a cloud server, and GPUs", () => {
