@@ -14,9 +14,26 @@ export interface GpuModel {
   readonly architecture: string;
 }
 
+// Sources. Compute capability: NVIDIA's "CUDA GPU Compute Capability" page (developer.nvidia.com/cuda-gpus)
+// for 7.5 and newer, and its "Legacy CUDA GPU Compute Capability" page (developer.nvidia.com/cuda-legacy-gpus)
+// for Pascal (6.0: Tesla P100; 6.1: GeForce GTX 10xx, Tesla P40/P4, TITAN Xp) and Volta (7.0: NVIDIA V100,
+// NVIDIA TITAN V, Quadro GV100). VRAM of the entries below added with sources: what nvidia-smi prints as the
+// memory total in the public output cited per entry, else the size on NVIDIA's spec sheet in MiB.
 export const GPU_MODELS = {
+  // Pascal, first: 16 GB HBM2 (NVIDIA Tesla P100 PCIe datasheet); nvidia-smi "Tesla P100-PCIE-16GB" reports
+  // 16280 MiB (public nvidia-smi outputs, e.g. NVIDIA/nvidia-docker issue 1316's machine).
+  "tesla-p100": { name: "Tesla P100-PCIE-16GB", vramMiB: 16280, computeCapability: 6.0, architecture: "Pascal" },
+  // 8 GB GDDR5 (GeForce GTX 1070 spec); nvidia-smi reports 8119 MiB, like the GTX 1080's 8 GB.
+  "gtx-1070": { name: "GeForce GTX 1070", vramMiB: 8119, computeCapability: 6.1, architecture: "Pascal" },
   "gtx-1080": { name: "GeForce GTX 1080", vramMiB: 8192, computeCapability: 6.1, architecture: "Pascal" },
   "gtx-1080-ti": { name: "GeForce GTX 1080 Ti", vramMiB: 11264, computeCapability: 6.1, architecture: "Pascal" },
+  // Volta: 16 GB HBM2 (NVIDIA V100 datasheet); nvidia-smi reports 16160 MiB for a "Tesla V100-SXM2-16GB"
+  // (github.com/4paradigm/k8s-vgpu-scheduler/issues/7).
+  "v100-16gb": { name: "Tesla V100 16GB", vramMiB: 16160, computeCapability: 7.0, architecture: "Volta" },
+  // 32 GB HBM2 (NVIDIA V100 datasheet); nvidia-smi reports 32510 MiB for the SXM2 and PCIe 32 GB boards.
+  "v100-32gb": { name: "Tesla V100 32GB", vramMiB: 32510, computeCapability: 7.0, architecture: "Volta" },
+  // 12 GB HBM2 (NVIDIA TITAN V spec); nvidia-smi reports 12066 MiB (github.com/NVIDIA/dcgm-exporter/issues/58).
+  "titan-v": { name: "NVIDIA TITAN V", vramMiB: 12066, computeCapability: 7.0, architecture: "Volta" },
   "rtx-2070-super": { name: "GeForce RTX 2070 SUPER", vramMiB: 8192, computeCapability: 7.5, architecture: "Turing" },
   "rtx-2080-ti": { name: "GeForce RTX 2080 Ti", vramMiB: 11264, computeCapability: 7.5, architecture: "Turing" },
   "rtx-3060": { name: "GeForce RTX 3060", vramMiB: 12288, computeCapability: 8.6, architecture: "Ampere" },

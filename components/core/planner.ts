@@ -171,6 +171,8 @@ interface Demand {
   readonly service: string;
   readonly spec: ServiceSpec;
   readonly threads: number;
+  /** `replicas: auto`: sized from what the fixed replicas leave. */
+  readonly auto: boolean;
   /** undefined until auto replicas are resolved. */
   replicas: number | undefined;
 }
@@ -228,7 +230,7 @@ function planHost(name: string, host: HostSpec, input: PlannerInput, out: Diagno
       out.error(at("nvidia", "driver"), `is none, but ${service} on ${name} needs CUDA. Set nvidia.driver to preinstalled (a driver is already there) or managed.`);
       continue;
     }
-    demands.push({ service, spec, threads, replicas: worker.replicas === "auto" ? undefined : worker.replicas });
+    demands.push({ service, spec, threads, auto: worker.replicas === "auto", replicas: worker.replicas === "auto" ? undefined : worker.replicas });
   }
   if (out.errors.length > errorsBefore) return undefined;
 
@@ -252,9 +254,10 @@ function planHost(name: string, host: HostSpec, input: PlannerInput, out: Diagno
     out.error(at("workers"), `${describeDemands(demands, (d) => `${d.replicas} × ${d.spec.ramMiB} MiB`)} need ${ramUsed} MiB of RAM, but ${name} has ${usableRam} MiB for workers (${facts.ramMiB} − ${reserved.ramMiB} reserved). ${fixFor(name, demands, usableRam, (d) => d.spec.ramMiB, "ramMiB")}`);
   }
 
-  // GPU placement: each replica goes to the GPU with the most free VRAM that takes it.
+  // GPU placement: each replica goes to the GPU with the most free VRAM that takes it. Fixed
+  // replicas go first: auto replicas were sized from what they leave on each GPU.
   const placements = new Map<string, (number | null)[]>();
-  for (const demand of demands) {
+  for (const demand of [...demands.filter((d) => !d.auto), ...demands.filter((d) => d.auto)]) {
     const gpus: (number | null)[] = [];
     placements.set(demand.service, gpus);
     if (demand.spec.device === "cpu") {
@@ -544,11 +547,22 @@ function resolveAutoReplicas(host: string, demands: Demand[], usableCores: numbe
   const fixed = demands.filter((d) => d.replicas !== undefined);
   const freeCores = usableCores - sum(fixed.map((d) => (d.replicas ?? 0) * d.threads));
   const freeRam = usableRam - sum(fixed.map((d) => (d.replicas ?? 0) * d.spec.ramMiB));
-  // VRAM fixed replicas will take, spread the way placement spreads them.
-  const fixedVram = sum(fixed.filter((d) => d.spec.device === "cuda").map((d) => (d.replicas ?? 0) * (d.spec.vramMiB ?? 0)));
-  const fixedGpuClients = sum(fixed.filter((d) => d.spec.device === "cuda").map((d) => d.replicas ?? 0));
-  const freeVramPerGpu = gpus.map((g) => g.capacityMiB - fixedVram / Math.max(1, gpus.length));
-  const freeClientsPerGpu = gpus.map((g) => g.cap - fixedGpuClients / Math.max(1, gpus.length));
+  // What each GPU has left once the fixed replicas are placed the way placement places them (most
+  // free VRAM first). An even spread over the GPUs would overcount a GPU the fixed replicas fill.
+  const freeVramPerGpu = gpus.map((g) => g.capacityMiB);
+  const freeClientsPerGpu = gpus.map((g) => g.cap);
+  for (const demand of fixed.filter((d) => d.spec.device === "cuda")) {
+    const vram = demand.spec.vramMiB ?? 0;
+    for (let r = 0; r < (demand.replicas ?? 0); r++) {
+      let chosen = -1;
+      freeVramPerGpu.forEach((free, i) => {
+        if (free >= vram && freeClientsPerGpu[i] >= 1 && (chosen < 0 || free > freeVramPerGpu[chosen])) chosen = i;
+      });
+      if (chosen < 0) break; // placement reports the replica that does not fit
+      freeVramPerGpu[chosen] -= vram;
+      freeClientsPerGpu[chosen] -= 1;
+    }
+  }
   const cudaAutos = autos.filter((d) => d.spec.device === "cuda").length;
 
   for (const demand of autos) {

@@ -1,11 +1,12 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gpuFleet, REPO_ROOT, STACK_TRACE } from "../support/run";
 import { standInSecret } from "../../scripts/lib/engine-config";
 import { MOCK_AUTH_KEY_PREFIX } from "../support/pulumi-mocks";
+import { assertSnapshot } from "../support/snapshot";
 
 interface SynthJson {
   resources: { type: string; name: string; parent: string | null; inputs: Record<string, unknown> }[];
@@ -15,12 +16,10 @@ const SECRETS = [standInSecret("gpu-fleet:redisUrl"), standInSecret("gpu-fleet:s
 
 describe("npm run synth", () => {
   for (const stack of ["hetzner-gpu", "laptop"]) {
-    it(`matches the snapshot of ${stack} (UPDATE_SNAPSHOTS=1 rewrites it)`, () => {
+    it(`matches the snapshot of ${stack} (never written unless UPDATE_SNAPSHOTS=1)`, () => {
       const result = synth(stack, "--json");
       assert.equal(result.status, 0, result.stderr);
-      const file = join(REPO_ROOT, "test/snapshots", `synth-${stack}.json`);
-      if (process.env.UPDATE_SNAPSHOTS === "1" || !existsSync(file)) writeFileSync(file, result.stdout);
-      assert.equal(result.stdout, readFileSync(file, "utf8"), `synth of ${stack} changed; review it and run UPDATE_SNAPSHOTS=1 npm test`);
+      assertSnapshot(`synth-${stack}.json`, result.stdout);
     });
   }
 

@@ -5,18 +5,10 @@ import assert from "node:assert/strict";
 import { installPulumiMocks, isSecretValue, MOCK_AUTH_KEY_PREFIX, type PulumiMocks, type RecordedResource } from "../support/pulumi-mocks";
 import { engineConfig, standInSecret } from "../../scripts/lib/engine-config";
 import { loadStack } from "../../scripts/lib/stack";
-import { planConfig } from "../../components/core/pipeline";
-import type { HostPlan } from "../../components/core/planner";
 import { ROLE_ORDER } from "../../components/core/roles";
 
 const stack = loadStack("hetzner-gpu");
 const { config, secretKeys } = engineConfig(stack);
-const plan = planConfig(stack.document).plan;
-const hostPlan = (name: string): HostPlan => {
-  const found = plan.hosts.find((h) => h.name === name);
-  assert.ok(found);
-  return found;
-};
 const SECRET_STAND_INS = secretKeys.map((k) => config[k]);
 
 let mocks: PulumiMocks;
@@ -60,8 +52,8 @@ describe("host roles", () => {
   });
 
   it("take the auth key on stdin only, as a secret, and log nothing of that role", () => {
-    for (const host of plan.hosts) {
-      const tailscale = role(host.name, "tailscale");
+    for (const host of ["gex44-1", "gex44-2", "gtx1080-box", "cpu-1"]) {
+      const tailscale = role(host, "tailscale");
       assert.ok(isSecretValue(tailscale.inputs.stdin), `${tailscale.name} stdin is secret`);
       assert.equal(tailscale.inputs.logging, "none");
     }
@@ -119,45 +111,72 @@ describe("host roles", () => {
   });
 });
 
+// What the example stack runs, worked out by hand from stacks/Pulumi.hetzner-gpu.yaml and the rules:
+// gex44-1: kokoro 3 + yolo 2, all on its one RTX 4000 SFF Ada (5 workers: MPS, Ada has limits).
+// gex44-2: kokoro auto: threads allow (20 − 1) / 2 = 9; RAM (65536 − 2048) / 2500 = 25, VRAM
+//   (20475 − 512) / 600 = 33, 48 MPS clients: 9 workers.
+// gtx1080-box: kokoro 2 + yolo 1 on its GTX 1080, mps: on; Pascal: no per-client limit.
+// cpu-1 (CCX33, 8 cores, 32 GiB): kokoro-cpu auto: threads (8 − 1) / 2 = 3; RAM 30720 / 2500 = 12: 3.
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1);
+const EXPECTED_WORKERS: Record<string, string[]> = {
+  "gex44-1": ["kokoro-1", "kokoro-2", "kokoro-3", "yolo-1", "yolo-2"],
+  "gex44-2": range(9).map((i) => `kokoro-${i}`),
+  "gtx1080-box": ["kokoro-1", "kokoro-2", "yolo-1"],
+  "cpu-1": ["kokoro-cpu-1", "kokoro-cpu-2", "kokoro-cpu-3"],
+};
+const JEMALLOC = ["LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "MALLOC_CONF=background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:1000"];
+const PIPE = "/run/gpu-fleet/mps";
+
+/** The whole env of one container, by hand: the worker contract, jemalloc where the service sets it, MPS on GPU hosts. */
+function expectedEnv(host: string, worker: string): string[] {
+  const service = worker.replace(/-\d+$/, "");
+  const device = service === "kokoro-cpu" ? "cpu" : "cuda";
+  const env = [
+    "OMP_NUM_THREADS=2", "MKL_NUM_THREADS=2", "OPENBLAS_NUM_THREADS=2",
+    `WORKER_DEVICE=${device}`, `WORKER_NAME=${host}-${worker}`, `WORKER_HOST=${host}`, `WORKER_SERVICE=${service}`,
+    `REDIS_URL=${standInSecret("gpu-fleet:redisUrl")}`,
+  ];
+  if (device === "cuda") env.push(`CUDA_MPS_PIPE_DIRECTORY=${PIPE}`);
+  if (device === "cuda" && host !== "gtx1080-box") env.push(`CUDA_MPS_PINNED_DEVICE_MEM_LIMIT=0=${service === "kokoro" ? 600 : 300}M`);
+  if (service !== "yolo") env.push(...JEMALLOC);
+  return env.sort();
+}
+
 describe("workers", () => {
-  it("are exactly the planned containers on each host", () => {
-    for (const host of plan.hosts) {
-      const names = containers().filter((c) => c.name.startsWith(`fleet-${host.name}-workers-`)).map((c) => c.inputs.name).sort();
-      assert.deepEqual(names, host.workers.map((w) => `${w.service}-${w.replica}`).sort(), host.name);
+  it("are exactly the containers the stack asks for on each host", () => {
+    for (const [host, workers] of Object.entries(EXPECTED_WORKERS)) {
+      const names = containers().filter((c) => c.name.startsWith(`fleet-${host}-workers-`)).map((c) => c.inputs.name).sort();
+      assert.deepEqual(names, [...workers].sort(), host);
     }
+    assert.equal(containers().length, 20);
   });
 
-  it("get the contract env, GPU, MPS mount and IPC, limits and labels of their plan entry", () => {
-    for (const host of plan.hosts) {
-      for (const worker of host.workers) {
-        const c = mocks.named(`fleet-${host.name}-workers-${worker.service}-${worker.replica}`);
+  it("get the contract env, GPU, MPS mount and IPC, limits and labels, each written out", () => {
+    for (const [host, workers] of Object.entries(EXPECTED_WORKERS)) {
+      for (const worker of workers) {
+        const c = mocks.named(`fleet-${host}-workers-${worker}`);
+        const service = worker.replace(/-\d+$/, "");
+        const gpu = host !== "cpu-1";
         assert.ok(isSecretValue(c.inputs.envs), "envs carry REDIS_URL and are secret");
-        const envs = (c.inputs.envs as { value: string[] }).value;
-        for (const [key, value] of Object.entries(worker.env)) assert.ok(envs.includes(`${key}=${value}`), `${worker.name} ${key}`);
-        assert.ok(envs.includes(`REDIS_URL=${standInSecret("gpu-fleet:redisUrl")}`));
-        assert.equal(c.inputs.memory, worker.ramMiB);
+        assert.deepEqual([...(c.inputs.envs as { value: string[] }).value].sort(), expectedEnv(host, worker), `${host} ${worker} env`);
+        assert.equal(c.inputs.memory, service === "yolo" ? 600 : 2500, `${host} ${worker} memory`);
         assert.equal(c.inputs.restart, "unless-stopped");
-        assert.equal(c.inputs.stopTimeout, worker.drainSeconds);
-        assert.equal(c.inputs.destroyGraceSeconds, worker.drainSeconds);
-        assert.deepEqual(c.inputs.deviceRequests, worker.gpu === null ? undefined : [{ driver: "nvidia", deviceIds: [String(worker.gpu)], capabilities: ["gpu"] }]);
-        assert.equal(c.inputs.ipcMode, worker.mps ? "host" : undefined);
-        assert.deepEqual(c.inputs.mounts, worker.mps ? [{ type: "bind", source: "/run/gpu-fleet/mps", target: "/run/gpu-fleet/mps" }] : undefined);
-        assert.equal(c.inputs.user, worker.user === null ? undefined : String(worker.user));
+        assert.equal(c.inputs.stopTimeout, 30);
+        assert.equal(c.inputs.destroyGraceSeconds, 30);
+        assert.deepEqual(c.inputs.deviceRequests, gpu ? [{ driver: "nvidia", deviceIds: ["0"], capabilities: ["gpu"] }] : undefined);
+        assert.equal(c.inputs.ipcMode, gpu ? "host" : undefined);
+        assert.deepEqual(c.inputs.mounts, gpu ? [{ type: "bind", source: PIPE, target: PIPE }] : undefined);
+        assert.equal(c.inputs.user, gpu ? "0" : undefined);
         const labels = Object.fromEntries((c.inputs.labels as { label: string; value: string }[]).map((l) => [l.label, l.value]));
         assert.deepEqual(labels, {
           "gpu-fleet.fleet": "gpu-fleet-hetzner-gpu",
-          "gpu-fleet.host": host.name,
-          "gpu-fleet.service": worker.service,
-          "gpu-fleet.replica": String(worker.replica),
-          "gpu-fleet.gpu": worker.gpu === null ? "cpu" : String(worker.gpu),
+          "gpu-fleet.host": host,
+          "gpu-fleet.service": service,
+          "gpu-fleet.replica": worker.slice(service.length + 1),
+          "gpu-fleet.gpu": gpu ? "0" : "cpu",
         });
       }
     }
-    const kokoro = mocks.named("fleet-gex44-1-workers-kokoro-1");
-    const envs = (kokoro.inputs.envs as { value: string[] }).value;
-    assert.ok(envs.includes("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT=0=600M"));
-    assert.ok(envs.includes("LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"));
-    assert.equal(hostPlan("gtx1080-box").workers[0].env.CUDA_MPS_PINNED_DEVICE_MEM_LIMIT, undefined);
   });
 
   it("start after the host's docker, container-toolkit, mps and verify roles, and replace delete-before-replace", () => {
@@ -172,15 +191,30 @@ describe("workers", () => {
   });
 
   it("wait for the previous worker of their rollout lane, across hosts", () => {
-    for (const host of plan.hosts) {
-      for (const worker of host.workers) {
-        if (worker.rolloutAfter === null) continue;
-        const predecessor = plan.hosts.flatMap((h) => h.workers.map((w) => ({ h, w }))).find(({ w }) => w.name === worker.rolloutAfter);
-        assert.ok(predecessor);
-        const c = mocks.named(`fleet-${host.name}-workers-${worker.service}-${worker.replica}`);
-        const expected = `fleet-${predecessor.h.name}-workers-${predecessor.w.service}-${predecessor.w.replica}`;
-        assert.ok(mocks.dependenciesOf(c).some((d) => d.name === expected), `${c.name} waits for ${expected}`);
-      }
+    // kokoro: 3 + 9 + 2 = 14 workers, a quarter rounded down: 3 lanes. Order replica 1 of every host
+    // (gex44-1, gex44-2, gtx1080-box), then replica 2, ...; each waits for the worker 3 places before it.
+    // yolo: 3 workers, one lane; kokoro-cpu: 3 workers, one lane.
+    const after: Record<string, string> = {
+      "gex44-1-workers-kokoro-2": "gex44-1-workers-kokoro-1",
+      "gex44-2-workers-kokoro-2": "gex44-2-workers-kokoro-1",
+      "gtx1080-box-workers-kokoro-2": "gtx1080-box-workers-kokoro-1",
+      "gex44-1-workers-kokoro-3": "gex44-1-workers-kokoro-2",
+      "gex44-2-workers-kokoro-3": "gex44-2-workers-kokoro-2",
+      "gex44-2-workers-kokoro-4": "gtx1080-box-workers-kokoro-2",
+      "gex44-2-workers-kokoro-5": "gex44-1-workers-kokoro-3",
+      "gex44-2-workers-kokoro-6": "gex44-2-workers-kokoro-3",
+      "gex44-2-workers-kokoro-7": "gex44-2-workers-kokoro-4",
+      "gex44-2-workers-kokoro-8": "gex44-2-workers-kokoro-5",
+      "gex44-2-workers-kokoro-9": "gex44-2-workers-kokoro-6",
+      "gtx1080-box-workers-yolo-1": "gex44-1-workers-yolo-1",
+      "gex44-1-workers-yolo-2": "gtx1080-box-workers-yolo-1",
+      "cpu-1-workers-kokoro-cpu-2": "cpu-1-workers-kokoro-cpu-1",
+      "cpu-1-workers-kokoro-cpu-3": "cpu-1-workers-kokoro-cpu-2",
+    };
+    for (const c of containers()) {
+      const waitsFor = mocks.dependenciesOf(c).filter((d) => d.type === "docker:index/container:Container").map((d) => d.name);
+      const expected = after[c.name.replace(/^fleet-/, "")];
+      assert.deepEqual(waitsFor, expected === undefined ? [] : [`fleet-${expected}`], c.name);
     }
   });
 });

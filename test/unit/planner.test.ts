@@ -285,7 +285,7 @@ describe("machines", () => {
   it("suggests the closest catalog name for a typo", () => {
     assert.match(onlyError(plan({ a: { hcloud: { serverType: "ccx32", location: "fsn1" } } })).message, /'ccx32' is not a Hetzner Cloud server type in the catalog\. Did you mean 'ccx33'\?/);
     assert.match(onlyError(plan({ a: { ssh: { address: "x", hostKey: EXAMPLE_KEYS.host }, hardware: "gex4" } })).message, /Did you mean 'gex44'\?/);
-    assert.match(onlyError(plan({ a: box({ gpus: [{ model: "gtx-1800" }] }) })).message, /Did you mean 'gtx-1080'\?/);
+    assert.match(onlyError(plan({ a: box({ gpus: [{ model: "gtx-108" }] }) })).message, /Did you mean 'gtx-1080'\?/);
   });
 
   it("asks for cores and RAM of a machine it cannot look up", () => {
