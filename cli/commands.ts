@@ -5,7 +5,7 @@
 //   external("keyscan", "read and pin the SSH host keys of the stack's hosts", () => import("../scripts/keyscan")),
 // or, for commander options and help like plan's, a CliCommand in cli/<name>.ts.
 
-import type { CliCommand } from "./command";
+import { external, type CliCommand } from "./command";
 import { diff } from "./diff";
 import { joinPlan } from "./join-plan";
 import { plan } from "./plan";
@@ -16,4 +16,5 @@ export const COMMANDS: readonly CliCommand[] = [
   synth,
   diff,
   joinPlan,
+  external("docs", "regenerate README's config reference from the schema (--check: fail when it is stale)", () => import("../scripts/docs")),
 ];
