@@ -65,7 +65,7 @@ function noSecrets(r: RunResult, what: string): void {
   }
 }
 
-describe("join-fleet.sh on a fresh Debian 12 host", { skip: enabled ? false : HOW_TO_RUN, timeout: 900_000 }, () => {
+describe("join-fleet.sh on a fresh Debian 12 host", { skip: enabled ? false : HOW_TO_RUN, timeout: 2_400_000 }, () => {
   const host = new TestHost(HOST);
   const local = mkdtempSync(path.join(tmpdir(), "fleet-join-"));
   const plans: Record<string, string> = {};

@@ -2,7 +2,7 @@
 // (the host harness) or ```sh illustrative (needs credentials or real machines; not run).
 
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync, chmodSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO_ROOT } from "../../scripts/lib/stack";
@@ -53,7 +53,8 @@ export const STAND_IN_JOIN_KEY = ["tskey", "auth", "kDocs0Test", "CNTRL0000docs"
  */
 export function guideWorkspace(): { dir: string; env: NodeJS.ProcessEnv } {
   const dir = mkdtempSync(join(tmpdir(), "fleet-guide-"));
-  for (const entry of ["package.json", "node_modules", "scripts", "components", "stacks", "tailnet", "Pulumi.yaml", "tsconfig.json", "index.ts"]) {
+  // Everything of the checkout but git's own files and scratch folders: what the guide writes lands here.
+  for (const entry of readdirSync(REPO_ROOT).filter((e) => !e.startsWith("."))) {
     symlinkSync(join(REPO_ROOT, entry), join(dir, entry));
   }
   const realNpx = spawnSync("sh", ["-c", "command -v npx"], { encoding: "utf8" }).stdout.trim();
