@@ -202,7 +202,7 @@ describe("join-fleet.sh on a fresh Debian 12 host", { skip: enabled ? false : HO
     ok(r, "dry run");
     noSecrets(r, "dry run");
     for (const role of ["facts", "base", "tailscale", "docker", "verify"]) {
-      assert.match(r.stdout, new RegExp(`^would run: env FLEET_TAILSCALE_APT_REPO=.* FLEET_HOST=join-box .*bash ${REMOTE}/roles/${role}\\.sh$`, "m"));
+      assert.match(r.stdout, new RegExp(`^would run: env FLEET_TAILSCALE_APT_REPO=.* FLEET_HOST=join-box .*bash ${REMOTE}/roles/${role}\\.sh${role === "tailscale" ? " < \\[secret: auth key file\\]" : ""}$`, "m"));
     }
     const runs = r.stdout.split("\n").filter((l) => l.startsWith("would run: docker run "));
     assert.equal(runs.length, 2, r.stdout);
