@@ -1,11 +1,12 @@
 // gpu-fleet: `pulumi up -s <stack>` runs the one pipeline — stack config → schema → planner →
-// components → resources. Nothing is created unless the whole config is valid.
+// components → resources. Nothing is created unless the whole config is valid and every component
+// would accept it.
 
 import * as pulumi from "@pulumi/pulumi";
 import { loadAssets } from "./components/assets";
 import { loadProgramConfig, secretValue } from "./components/config";
 import { formatDiagnostic, planConfig } from "./components/core/pipeline";
-import { Fleet } from "./components/Fleet";
+import { Fleet, fleetProblems, type FleetArgs } from "./components/Fleet";
 
 const config = loadProgramConfig();
 const result = planConfig(config.document, config.diagnostics);
@@ -20,7 +21,16 @@ if (result.spec === undefined) {
 }
 
 const fleetName = `${pulumi.getProject()}-${pulumi.getStack()}`;
-const fleet = new Fleet("fleet", { spec: result.spec, plan: result.plan, fleet: fleetName, secret: secretValue, ...loadAssets() });
+const fleetArgs: FleetArgs = { spec: result.spec, plan: result.plan, fleet: fleetName, secret: secretValue, ...loadAssets() };
+// What the components would refuse (the stack name in labels, the base policy file, a missing role
+// script) is refused here too, before the first resource: `pulumi up` never half-applies.
+const problems = fleetProblems(fleetArgs);
+if (problems.length > 0) {
+  throw new pulumi.RunError(
+    `the stack cannot be deployed: ${problems.length} problem${problems.length === 1 ? "" : "s"}; nothing was changed.\n` + problems.map((p) => `  error: ${p}`).join("\n"),
+  );
+}
+const fleet = new Fleet("fleet", fleetArgs);
 
 /** What each host runs, as planned: no secrets. */
 export const plan = result.plan.hosts.map((h) => ({

@@ -17,4 +17,5 @@ export const COMMANDS: readonly CliCommand[] = [
   diff,
   joinPlan,
   external("keyscan", "read an SSH host's keys and print the hostKey to pin", () => import("../scripts/keyscan")),
+  external("docs", "regenerate README's config reference from the schema (--check: fail when it is stale)", () => import("../scripts/docs")),
 ];

@@ -13,11 +13,12 @@ export const joinPlan: CliCommand = {
         "Validates and plans the stack, and prints the join plan of one host as JSON: the role scripts to run on it in " +
           "order (with their FLEET_* parameters) and its worker containers. scripts/join-fleet.sh applies it on the machine " +
           "itself, for hosts Pulumi cannot reach over SSH. The plan holds no secret values, only the names of the config " +
-          "keys the workers need. Exits 1 when the config has errors, 2 on a bad command line or an unknown host.",
+          "keys the workers need. Exits 1 when the config has errors, 2 on a bad command line, an unknown host or a host " +
+          "that is not a `join: {}` host (Pulumi sets those up itself, and join-fleet.sh must not manage their containers).",
       )
       .usage("[options] [stack] <host>")
       .argument("[stack]", "the stack, as with -s")
-      .argument("[host]", "a host of the stack (hosts.<name>)")
+      .argument("[host]", "a `join: {}` host of the stack (hosts.<name>)")
       .addOption(stackOption())
       .option("--out <file>", "write the plan to <file> instead of stdout")
       .action(async (first: string | undefined, second: string | undefined, opts: { stack?: string; out?: string }) => {

@@ -4,11 +4,11 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import type * as docker from "@pulumi/docker";
-import { createFleetSshKey, createSpreadPlacementGroup } from "./HetznerServer";
-import { Host } from "./Host";
-import { Tailnet } from "./Tailnet";
+import { createFleetSshKey, createSpreadPlacementGroup, prepareHetznerServer } from "./HetznerServer";
+import { hetznerServerArgs, Host } from "./Host";
+import { prepareTailnet, Tailnet, type TailnetArgs } from "./Tailnet";
 import type { FleetPlan } from "./core/planner";
-import { hostTags, planRoles, roleContext } from "./core/roles";
+import { hostTags, planRoles, roleContext, roleFingerprint, ROLE_LIBRARY } from "./core/roles";
 import type { FleetSpec, SecretRef } from "./core/schema";
 
 export interface FleetArgs {
@@ -27,6 +27,73 @@ export interface FleetArgs {
 }
 
 
+/** What the components refuse, found before any of them (or the Fleet itself) registers. */
+export class FleetPreflightError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`the fleet cannot be deployed; nothing was changed:\n${problems.map((p) => `  ${p}`).join("\n")}`);
+    this.name = "FleetPreflightError";
+  }
+}
+
+function tailnetArgs(args: FleetArgs): TailnetArgs {
+  const { spec, plan } = args;
+  const tags = hostTags(spec);
+  return {
+    policy: {
+      workerTag: spec.tailnet.workerTag,
+      redisTag: spec.tailnet.redisTag,
+      redisPort: spec.redis.port,
+      admins: [...spec.tailnet.admins],
+      sshUsers: [...spec.tailnet.sshUsers],
+      testUser: spec.tailnet.testUser,
+    },
+    mode: spec.tailnet.policy,
+    // The base policy is merged only when the stack owns the policy file.
+    basePolicy: spec.tailnet.policy === "managed" ? args.basePolicy : undefined,
+    hosts: plan.hosts.map((h) => ({ name: h.name, tags: [...tags], keyGeneration: spec.hosts[h.name].keyGeneration })),
+    keyExpirySeconds: spec.tailnet.keyExpirySeconds,
+  };
+}
+
+/**
+ * Everything a component of this fleet would refuse, checked with the components' own pure halves
+ * (prepareTailnet, prepareHetznerServer, the role scripts) before the first resource registers: a
+ * refusal half way through construction would leave `pulumi up` with some resources created.
+ */
+export function fleetProblems(args: FleetArgs): string[] {
+  const problems: string[] = [];
+  const collect = (what: string, check: () => unknown): void => {
+    try {
+      check();
+    } catch (error) {
+      const list = (error as { problems?: unknown }).problems;
+      const messages = Array.isArray(list) ? list.map(String) : [error instanceof Error ? error.message : String(error)];
+      problems.push(...messages.map((m) => `${what}: ${m}`));
+    }
+  };
+  collect("tailnet", () => prepareTailnet(tailnetArgs(args)));
+  const tags = hostTags(args.spec);
+  for (const hostPlan of args.plan.hosts) {
+    if (hostPlan.kind === "join") continue;
+    const spec = args.spec.hosts[hostPlan.name];
+    if (spec === undefined) {
+      problems.push(`hosts.${hostPlan.name}: planned but not in the config`);
+      continue;
+    }
+    if (hostPlan.kind === "hcloud") {
+      collect(`hosts.${hostPlan.name}.hcloud`, () =>
+        prepareHetznerServer(hetznerServerArgs({ plan: hostPlan, spec, fleet: args.fleet, hcloud: args.spec.hcloud, authKey: "", tags })),
+      );
+    }
+    const steps = planRoles(hostPlan, roleContext(args.spec, hostPlan));
+    for (const step of steps) collect(`hosts.${hostPlan.name}: role ${step.role}`, () => roleFingerprint(step, args.scripts));
+    for (const file of [ROLE_LIBRARY, ...(steps.some((s) => s.mayReboot) ? ["await-boot.sh"] : [])]) {
+      if (args.scripts[file] === undefined) problems.push(`hosts.${hostPlan.name}: scripts/roles/${file} is missing`);
+    }
+  }
+  return problems;
+}
+
 export class Fleet extends pulumi.ComponentResource {
   public readonly tailnet: Tailnet;
   public readonly hosts: ReadonlyMap<string, Host>;
@@ -36,29 +103,14 @@ export class Fleet extends pulumi.ComponentResource {
   public readonly hostAddresses: pulumi.Output<Record<string, { tailnetName: string; tailnetAddress: string }>>;
 
   constructor(name: string, args: FleetArgs, opts?: pulumi.ComponentResourceOptions) {
+    // Every refusal first: nothing, not even this component, registers for a fleet that cannot deploy.
+    const problems = fleetProblems(args);
+    if (problems.length > 0) throw new FleetPreflightError(problems);
     super("gpu-fleet:index:Fleet", name, {}, opts);
     const { spec, plan } = args;
     const tags = hostTags(spec);
 
-    this.tailnet = new Tailnet(
-      `${name}-tailnet`,
-      {
-        policy: {
-          workerTag: spec.tailnet.workerTag,
-          redisTag: spec.tailnet.redisTag,
-          redisPort: spec.redis.port,
-          admins: [...spec.tailnet.admins],
-          sshUsers: [...spec.tailnet.sshUsers],
-          testUser: spec.tailnet.testUser,
-        },
-        mode: spec.tailnet.policy,
-        // The base policy is merged only when the stack owns the policy file.
-        basePolicy: spec.tailnet.policy === "managed" ? args.basePolicy : undefined,
-        hosts: plan.hosts.map((h) => ({ name: h.name, tags: [...tags], keyGeneration: spec.hosts[h.name].keyGeneration })),
-        keyExpirySeconds: spec.tailnet.keyExpirySeconds,
-      },
-      { parent: this },
-    );
+    this.tailnet = new Tailnet(`${name}-tailnet`, tailnetArgs(args), { parent: this });
 
     // Hetzner Cloud hosts share one spread placement group (each server on different hardware, so
     // one hardware failure takes one box) and one SSH key (Hetzner refuses duplicate keys).

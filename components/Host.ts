@@ -3,7 +3,7 @@
 // one another: changing one host's settings changes no other host's resources.
 
 import * as pulumi from "@pulumi/pulumi";
-import { HetznerServer } from "./HetznerServer";
+import { HetznerServer, type HetznerServerArgs } from "./HetznerServer";
 import { HostSetup, type SshConnection } from "./HostSetup";
 import { Workers } from "./Workers";
 import type { HostPlan, WorkerPlan } from "./core/planner";
@@ -35,6 +35,28 @@ export interface HostArgs {
   readonly rolloutPredecessor: (worker: WorkerPlan) => pulumi.Input<pulumi.Resource> | undefined;
 }
 
+/** The HetznerServer of an hcloud host, from its plan and spec (the Fleet's preflight checks the same args). */
+export function hetznerServerArgs(
+  args: Pick<HostArgs, "plan" | "spec" | "fleet" | "sshKeyId" | "hcloud" | "placementGroupId" | "authKey" | "tags">,
+): HetznerServerArgs {
+  const hcloud = args.spec.hcloud;
+  if (hcloud === undefined) throw new Error(`${args.plan.name} is not an hcloud host`);
+  return {
+    hostName: args.plan.name,
+    serverType: hcloud.serverType,
+    location: hcloud.location,
+    image: hcloud.image,
+    snapshotSelector: hcloud.snapshot,
+    labels: hcloud.labels,
+    fleet: args.fleet,
+    deleteProtection: hcloud.deleteProtection,
+    sshKeyId: args.sshKeyId,
+    firewall: { sshSourceCidrs: args.hcloud?.sshSourceCidrs ?? [], tailscaleUdp: args.hcloud?.tailscaleUdp ?? false },
+    placementGroupId: args.placementGroupId,
+    tailscale: { authKey: args.authKey, tags: args.tags },
+  };
+}
+
 export class Host extends pulumi.ComponentResource {
   public readonly setup: HostSetup;
   public readonly workers: Workers;
@@ -48,27 +70,7 @@ export class Host extends pulumi.ComponentResource {
     this.tailnetName = plan.name;
 
     const hcloud = spec.hcloud;
-    this.server =
-      hcloud === undefined
-        ? undefined
-        : new HetznerServer(
-            `${name}-server`,
-            {
-              hostName: plan.name,
-              serverType: hcloud.serverType,
-              location: hcloud.location,
-              image: hcloud.image,
-              snapshotSelector: hcloud.snapshot,
-              labels: hcloud.labels,
-              fleet: args.fleet,
-              deleteProtection: hcloud.deleteProtection,
-              sshKeyId: args.sshKeyId,
-              firewall: { sshSourceCidrs: args.hcloud?.sshSourceCidrs ?? [], tailscaleUdp: args.hcloud?.tailscaleUdp ?? false },
-              placementGroupId: args.placementGroupId,
-              tailscale: { authKey: args.authKey, tags: args.tags },
-            },
-            { parent: this },
-          );
+    this.server = hcloud === undefined ? undefined : new HetznerServer(`${name}-server`, hetznerServerArgs(args), { parent: this });
 
     // Before it joins the tailnet an SSH host is reached at its address (with its jump host);
     // afterwards, and from the start for hcloud hosts enrolled at boot, by its tailnet name.

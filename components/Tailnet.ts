@@ -48,9 +48,9 @@ export interface TailnetArgs {
  * state backup or a log is useless by the next day. A used or expired key is harmless (see docs/tailnet.md).
  */
 export const DEFAULT_KEY_EXPIRY_SECONDS = 24 * 3600;
-/** Tailscale's own limits for an auth key's expiry: more than nothing, at most 90 days. */
+/** The limits of an auth key's expiry, the same as the schema's (tailnet.keyExpirySeconds): at least 5 minutes to enroll, at most Tailscale's 90 days. */
 export const MAX_KEY_EXPIRY_SECONDS = 90 * 24 * 3600;
-export const MIN_KEY_EXPIRY_SECONDS = 60;
+export const MIN_KEY_EXPIRY_SECONDS = 300;
 
 /** Key descriptions: Tailscale allows alphanumerics (and, in practice, spaces), at most 50 characters. */
 function keyDescription(host: string): string {

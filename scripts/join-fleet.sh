@@ -12,54 +12,90 @@ readonly LOG_MAX_FILE="5"
 
 usage() {
   cat <<'EOF'
-usage: join-fleet.sh --plan FILE [--redis-url-file FILE] [--auth-key-file FILE]
-                     [--secret KEY=FILE ...] [--roles-dir DIR] [--dry-run] [--help]
+usage: join-fleet.sh --plan FILE [--secrets-dir DIR] [--redis-url-file FILE] [--auth-key-file FILE]
+                     [--secret KEY=FILE ...] [--settings FILE] [--set FLEET_NAME=VALUE ...]
+                     [--roles-dir DIR] [--dry-run] [--help]
+       join-fleet.sh --store-secret KEY [--secrets-dir DIR] < value
 
 Joins this machine to the fleet as the join plan's host: runs the role scripts of the plan in order
 (facts, base, tailscale, docker, [nvidia-driver, container-toolkit, mps,] verify), then starts, keeps
 or replaces the host's worker containers with `docker run`, and stops containers of this host the
-plan no longer has. Run it as root on the machine itself. A second run with the same plan and
-secrets changes nothing and ends with `ok: ...`.
+plan no longer has. Run it as root on the machine itself (directly, or with sudo). A second run with
+the same plan and secrets changes nothing and ends with `ok: ...`.
 
   --plan FILE            the join plan: npm run join-plan -- <stack> <host> --out FILE
+  --secrets-dir DIR      where secret files are looked up by config key (default /etc/gpu-fleet/secrets):
+                         DIR/redisUrl, DIR/authKey, DIR/<key> for each key the plan's "secrets" lists.
+                         It must be a root-owned directory of mode 0700.
+  --store-secret KEY     write stdin (one line) to DIR/KEY with mode 0600, creating DIR with mode 0700;
+                         then exit. KEY: redisUrl, authKey, or a key of the plan's "secrets".
   --redis-url-file FILE  file holding the Redis URL with its password (config key redisUrl); needed
-                         when the plan has workers. Workers receive it as REDIS_URL.
-  --auth-key-file FILE   file holding this host's Tailscale auth key (single use, tagged with the
-                         fleet's worker tag). Needed only to enroll: a node that is already logged in
-                         never reads it. The tailscale role reads it on stdin.
+                         when the plan has workers. Workers receive it as REDIS_URL. Default: DIR/redisUrl.
+  --auth-key-file FILE   file holding this host's Tailscale auth key (stack output joinKeys). Needed
+                         only to enroll: a node that is already logged in never reads it. The
+                         tailscale role reads it on stdin. Default: DIR/authKey when it exists.
   --secret KEY=FILE      the value of the secret config key KEY (a service's env `{ secret: KEY }`),
-                         read from FILE. Repeat for every key the plan's "secrets" lists.
+                         read from FILE. Default: DIR/KEY.
+  --settings FILE        FLEET_NAME=VALUE lines (# comments) passed to every role, e.g. an apt mirror:
+                         FLEET_TAILSCALE_APT_REPO=... The plan's values win over them.
+  --set FLEET_NAME=VALUE one such setting; repeatable; wins over --settings.
   --roles-dir DIR        where the role scripts are (default: roles/ next to this script, which is
                          scripts/roles in the repository)
   --dry-run              print every role and docker command it would run (secrets as [secret]);
-                         change nothing. Needs jq; compares with running containers when Docker works.
+                         change nothing, except installing jq (which reads the plan) when it is missing.
   --help                 this text
 
-Secrets never go on a command line: the auth key goes to the tailscale role on stdin, REDIS_URL and
-the secret env go to `docker run --env-file` through a 0600 file that is removed right after. FLEET_*
-variables set in the environment reach the roles (e.g. FLEET_TAILSCALE_APT_REPO for a mirror); the
-plan's values win over them.
+Settings come from flags and files only: FLEET_* variables in the environment are not passed on
+(sudo drops them anyway). Secrets never go on a command line: the auth key goes to the tailscale
+role on stdin, REDIS_URL and the secret env go to `docker run --env-file` through a 0600 file that is
+removed right after.
 
 Output: progress lines on stdout, command output on stderr; the last line of stdout is
-`changed: <what>` or `ok: <what>`. Exit 0 on success, 1 when a role or docker command fails (the
-role's `failed: ...` line says why), 2 on a bad command line, plan or secret file, 75 when the
-nvidia-driver role scheduled a reboot (run join-fleet.sh again after it).
+`changed: <what>`, `ok: <what>` or `failed: join-fleet on <host>: <step>: <why>`. Exit 0 on success,
+1 when a step fails, 2 on a bad command line, plan, setting or secret file, 75 when the nvidia-driver
+role scheduled a reboot (run join-fleet.sh again after it).
 EOF
 }
 
-die() { # die CODE MESSAGE
-  echo "join-fleet: $2" >&2
-  exit "$1"
-}
+# Every exit path ends stdout with one status line. `step` names what the script is doing, so an
+# unexpected failure (errexit) still says where: the EXIT trap prints it.
+step="reading the command line"
+host=""
+final_line=0
+work_dir=""
 say() { echo "$*"; }
 log() { echo "join-fleet: $*" >&2; }
+# finish_line LINE: the run's last line of stdout.
+finish_line() {
+  final_line=1
+  say "$1"
+}
+fail_line() { # fail_line REASON [HINT]
+  finish_line "failed: join-fleet on ${host:-this machine}: ${step}: $1${2:+. hint: $2}"
+}
+die() { # die CODE MESSAGE [HINT]
+  fail_line "$2" "${3:-}"
+  exit "$1"
+}
+on_exit() {
+  local rc=$?
+  [[ -z "$work_dir" ]] || rm -rf "$work_dir"
+  if ((rc != 0 && final_line == 0)); then
+    fail_line "stopped (exit ${rc})" "read the output above; fix the cause and run join-fleet.sh again"
+  fi
+}
+trap on_exit EXIT
 
 plan_file=""
 redis_url_file=""
 auth_key_file=""
 roles_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/roles"
+secrets_dir=/etc/gpu-fleet/secrets
+store_key=""
 dry_run=0
 declare -A secret_files=()
+settings_files=()
+set_words=()
 
 while (($# > 0)); do
   case "$1" in
@@ -74,6 +110,14 @@ while (($# > 0)); do
       [[ "$spec" =~ ^([A-Za-z][A-Za-z0-9_.-]*)=(.+)$ ]] || die 2 "--secret '${spec}' must be KEY=FILE (KEY a config key such as hfToken)"
       secret_files["${BASH_REMATCH[1]}"]="${BASH_REMATCH[2]}"
       ;;
+    --secrets-dir) secrets_dir="${2:-}"; shift 2 || die 2 "--secrets-dir needs a directory" ;;
+    --secrets-dir=*) secrets_dir="${1#*=}"; shift ;;
+    --store-secret) store_key="${2:-}"; shift 2 || die 2 "--store-secret needs a config key" ;;
+    --store-secret=*) store_key="${1#*=}"; shift ;;
+    --settings) settings_files+=("${2:-}"); shift 2 || die 2 "--settings needs a file" ;;
+    --settings=*) settings_files+=("${1#*=}"); shift ;;
+    --set) set_words+=("${2:-}"); shift 2 || die 2 "--set needs FLEET_NAME=VALUE" ;;
+    --set=*) set_words+=("${1#*=}"); shift ;;
     --roles-dir) roles_dir="${2:-}"; shift 2 || die 2 "--roles-dir needs a directory" ;;
     --roles-dir=*) roles_dir="${1#*=}"; shift ;;
     --dry-run) dry_run=1; shift ;;
@@ -82,22 +126,77 @@ while (($# > 0)); do
   esac
 done
 
+# --- secrets directory ----------------------------------------------------------------------------
+# Root's own, mode 0700: the files in it are the fleet's secrets.
+step="checking the secrets directory"
+[[ "$secrets_dir" == /* ]] || die 2 "--secrets-dir ${secrets_dir} must be an absolute path"
+secrets_dir_safe() {
+  [[ -d "$secrets_dir" && ! -L "$secrets_dir" ]] || return 1
+  [[ "$(stat -c '%u %a' "$secrets_dir")" == "0 700" ]]
+}
+if [[ -n "$store_key" ]]; then
+  step="storing the secret ${store_key}"
+  [[ "$store_key" =~ ^[A-Za-z][A-Za-z0-9_.-]*$ ]] || die 2 "'${store_key}' is not a config key (e.g. redisUrl, authKey, hfToken)"
+  ((EUID == 0)) || die 2 "must run as root (running as uid ${EUID})" "run it as root, or with sudo"
+  if [[ ! -e "$secrets_dir" ]]; then
+    (umask 077 && mkdir -p "$secrets_dir")
+    chown 0:0 "$secrets_dir"
+    chmod 0700 "$secrets_dir"
+  fi
+  secrets_dir_safe || die 2 "${secrets_dir} is not a root-owned directory of mode 0700" "chown root:root ${secrets_dir} && chmod 0700 ${secrets_dir}"
+  value="$(cat)"
+  value="${value%$'\r'}"
+  [[ -n "$value" ]] || die 2 "nothing on stdin" "pipe the value in: join-fleet.sh --store-secret ${store_key} < file"
+  [[ "$value" != *$'\n'* ]] || die 2 "the value has more than one line; a secret here is one line"
+  (umask 077 && printf '%s\n' "$value" >"${secrets_dir}/.${store_key}.tmp")
+  mv -f "${secrets_dir}/.${store_key}.tmp" "${secrets_dir}/${store_key}"
+  finish_line "changed: ${secrets_dir}/${store_key} written (mode 0600)"
+  exit 0
+fi
+
+step="reading the plan"
 [[ -n "$plan_file" ]] || die 2 "--plan FILE is required (see --help)"
 [[ -r "$plan_file" ]] || die 2 "cannot read the plan ${plan_file}"
 if ((!dry_run)) && ((EUID != 0)); then
-  die 2 "must run as root (running as uid ${EUID}): sudo $0 ..."
+  die 2 "must run as root (running as uid ${EUID})" "run it as root, or with sudo if the machine has it"
 fi
 
-# jq reads the plan. The base role installs it too, but the plan must be read before any role runs.
+# --- settings -------------------------------------------------------------------------------------
+# FLEET_* settings for the roles come from --settings files and --set flags, never from the
+# environment: `sudo` resets it (env_reset), and a setting must not depend on how the script started.
+step="reading the settings"
+declare -A settings=()
+add_setting() { # add_setting WORD WHERE
+  [[ "$1" =~ ^(FLEET_[A-Z0-9_]+)=(.*)$ ]] || die 2 "${2}: '${1}' is not FLEET_NAME=VALUE"
+  settings["${BASH_REMATCH[1]}"]="${BASH_REMATCH[2]}"
+}
+for file in "${settings_files[@]}"; do
+  [[ -r "$file" ]] || die 2 "cannot read the settings file ${file}"
+  n=0
+  while IFS= read -r line || [[ -n "$line" ]]; do
+    n=$((n + 1))
+    line="${line%$'\r'}"
+    [[ "$line" =~ ^[[:space:]]*(#|$) ]] && continue
+    add_setting "$line" "${file}:${n}"
+  done <"$file"
+done
+for word in "${set_words[@]}"; do add_setting "$word" "--set"; done
+
+# jq reads the plan. The base role installs it too, but the plan must be read before any role runs,
+# the dry run's included: installing jq is the one change a dry run makes.
+step="installing jq"
 if ! command -v jq >/dev/null 2>&1; then
-  if ((dry_run)); then die 2 "jq is missing: install it (apt-get install jq) or run without --dry-run, which installs it"; fi
-  command -v apt-get >/dev/null 2>&1 || die 2 "jq is missing and there is no apt-get: install jq"
+  ((EUID == 0)) || die 2 "jq is missing and only root can install it" "run it as root (it installs jq), or apt-get install jq"
+  command -v apt-get >/dev/null 2>&1 || die 2 "jq is missing and there is no apt-get" "install jq"
   log "installing jq to read the plan"
   if ! { DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq; } >&2; then
-    die 1 "apt-get install jq failed"
+    die 1 "apt-get install jq failed" "check the machine's apt sources and network (apt-get update shows the failing source)"
   fi
+  say "installed jq (it reads the plan)"
   CHANGES_EARLY="installed jq"
 fi
+
+step="reading the plan"
 
 plan_json="$(jq -c . "$plan_file" 2>/dev/null)" || die 2 "${plan_file} is not JSON"
 jq -e '(.version == 1) and (.host | type == "string") and (.fleet | type == "string") and (.roles | type == "array") and (.workers | type == "array") and (.secrets | type == "array")' <<<"$plan_json" >/dev/null \
@@ -113,29 +212,42 @@ OKS=()
 # --- secrets --------------------------------------------------------------------------------------
 # Values stay in shell variables (never exported, never in argv) until they go to the 0600 env file.
 
-# read_secret FILE WHAT: prints the file's content without trailing newlines; one line only.
+# read_secret FILE WHAT KEY: secret_values[KEY] = the file's content without trailing newlines; one
+# line only. Runs in this shell (not in $(...)), so a refusal ends the run with its failed: line.
 read_secret() {
-  local file=$1 what=$2 value
+  local file=$1 what=$2 key=$3 value
   [[ -r "$file" ]] || die 2 "cannot read ${what} file ${file}"
   value="$(<"$file")"
   value="${value%$'\r'}"
   [[ -n "$value" ]] || die 2 "${what} file ${file} is empty"
   [[ "$value" != *$'\n'* ]] || die 2 "${what} file ${file} has more than one line; an env value is one line"
-  printf '%s' "$value"
+  secret_values["$key"]="$value"
 }
 
+step="reading the secrets"
 worker_count="$(jq '.workers | length' <<<"$plan_json")"
 redis_key="$(jq -r '.secrets[0] // "redisUrl"' <<<"$plan_json")"
+# Files in the secrets directory stand in for the flags not given.
+if secrets_dir_safe; then
+  [[ -n "$redis_url_file" || ! -e "${secrets_dir}/${redis_key}" ]] || redis_url_file="${secrets_dir}/${redis_key}"
+  [[ -n "$auth_key_file" || ! -e "${secrets_dir}/authKey" ]] || auth_key_file="${secrets_dir}/authKey"
+  while IFS= read -r key; do
+    [[ -n "$key" && -z "${secret_files[$key]:-}" && -e "${secrets_dir}/${key}" ]] || continue
+    secret_files["$key"]="${secrets_dir}/${key}"
+  done < <(jq -r '.secrets[1:][]' <<<"$plan_json")
+elif [[ -e "$secrets_dir" ]]; then
+  die 2 "${secrets_dir} is not a root-owned directory of mode 0700, so its files are not used" "chown root:root ${secrets_dir} && chmod 0700 ${secrets_dir}"
+fi
 declare -A secret_values=()
 if ((worker_count > 0)); then
   if [[ -z "$redis_url_file" && -n "${secret_files[$redis_key]:-}" ]]; then redis_url_file="${secret_files[$redis_key]}"; fi
-  [[ -n "$redis_url_file" ]] || die 2 "the plan has ${worker_count} workers: give --redis-url-file FILE (the Redis URL with its password)"
-  secret_values["$redis_key"]="$(read_secret "$redis_url_file" "Redis URL")"
+  [[ -n "$redis_url_file" ]] || die 2 "the plan has ${worker_count} workers and no Redis URL was given" "join-fleet.sh --store-secret ${redis_key} < file, or --redis-url-file FILE"
+  read_secret "$redis_url_file" "Redis URL" "$redis_key"
   [[ "${secret_values[$redis_key]}" =~ ^rediss?:// ]] || die 2 "the Redis URL in ${redis_url_file} must start with redis:// or rediss://"
   while IFS= read -r key; do
     [[ -n "$key" && "$key" != "$redis_key" ]] || continue
-    [[ -n "${secret_files[$key]:-}" ]] || die 2 "the workers need the secret '${key}': give --secret ${key}=FILE"
-    secret_values["$key"]="$(read_secret "${secret_files[$key]}" "secret ${key}")"
+    [[ -n "${secret_files[$key]:-}" ]] || die 2 "the workers need the secret '${key}'" "join-fleet.sh --store-secret ${key} < file, or --secret ${key}=FILE"
+    read_secret "${secret_files[$key]}" "secret ${key}" "$key"
   done < <(jq -r '.secrets[1:][]' <<<"$plan_json")
 fi
 for key in "${!secret_files[@]}"; do
@@ -148,7 +260,6 @@ tmp_root=/run
 [[ -d "$tmp_root" && -w "$tmp_root" ]] || tmp_root="${TMPDIR:-/tmp}"
 work_dir="$(mktemp -d "${tmp_root}/gpu-fleet-join.XXXXXX")"
 chmod 0700 "$work_dir"
-trap 'rm -rf "$work_dir"' EXIT
 umask 077
 
 # quoted WORD...: the words as a shell would need them, for printing commands.
@@ -160,6 +271,7 @@ quoted() {
 
 # --- roles ----------------------------------------------------------------------------------------
 
+step="checking the role scripts"
 [[ -d "$roles_dir" && -r "${roles_dir}/lib.sh" ]] || die 2 "no role scripts in ${roles_dir} (lib.sh missing): copy scripts/roles next to this script or give --roles-dir"
 mapfile -t roles < <(jq -r '.roles[].role' <<<"$plan_json")
 for role in "${roles[@]}"; do
@@ -171,9 +283,17 @@ role_env() {
   jq -j --argjson i "$1" '.roles[$i].env | to_entries[] | "\(.key)=\(.value)\u0000"' <<<"$plan_json"
 }
 
+# The settings' words: `env` applies words left to right, so the plan's (after them) win. FLEET_*
+# variables of this shell's environment are removed first (-u): only flags and files set the roles'.
+setting_words=()
+while IFS= read -r name; do setting_words+=(-u "$name"); done < <(compgen -e | grep '^FLEET_' || true)
+for name in "${!settings[@]}"; do setting_words+=("${name}=${settings[$name]}"); done
+
 for i in "${!roles[@]}"; do
   role="${roles[$i]}"
-  mapfile -d '' env_words < <(role_env "$i")
+  step="role ${role}"
+  mapfile -d '' plan_words < <(role_env "$i")
+  env_words=("${setting_words[@]}" "${plan_words[@]}")
   stdin_from=/dev/null
   stdin_note=""
   if [[ "$(jq -r --argjson i "$i" '.roles[$i].authKeyOnStdin' <<<"$plan_json")" == "true" && -n "$auth_key_file" ]]; then
@@ -196,28 +316,28 @@ for i in "${!roles[@]}"; do
   if ((rc != 0)); then
     reason="$(grep '^failed: ' "$err_file" | tail -n 1 || true)"
     say "role ${role}: ${reason:-failed (exit ${rc})}"
-    say "failed: join-fleet on ${host}: role ${role} failed${reason:+ (${reason})}; the roles after it and the workers did not run. hint: fix the cause and run join-fleet.sh again"
+    fail_line "failed${reason:+ (${reason})}; the roles after it and the workers did not run" "fix the cause and run join-fleet.sh again"
     exit 1
   fi
   say "role ${role}: ${status}"
   case "$status" in
     changed:*) CHANGES+=("${role}: ${status#changed: }") ;;
     ok:*) OKS+=("$role") ;;
-    *) say "failed: join-fleet on ${host}: role ${role} printed no status line. hint: check ${roles_dir}/${role}.sh"; exit 1 ;;
+    *) fail_line "printed no status line" "check ${roles_dir}/${role}.sh"; exit 1 ;;
   esac
   if [[ "$status" == *"reboot scheduled"* ]]; then
-    say "changed: $(printf '%s; ' "${CHANGES[@]}" | sed 's/; $//'); the machine reboots now: run join-fleet.sh again after the reboot to finish (the remaining roles and the workers did not run)"
+    finish_line "changed: $(printf '%s; ' "${CHANGES[@]}" | sed 's/; $//'); the machine reboots now: run join-fleet.sh again after the reboot to finish (the remaining roles and the workers did not run)"
     exit 75
   fi
 done
 
 # --- workers --------------------------------------------------------------------------------------
 
+step="workers: checking docker"
 docker_ok=0
 if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then docker_ok=1; fi
 if ((!dry_run && !docker_ok && worker_count > 0)); then
-  say "failed: join-fleet on ${host}: docker does not answer after the docker role. hint: run 'systemctl status docker'"
-  exit 1
+  die 1 "docker does not answer after the docker role" "run 'systemctl status docker'"
 fi
 
 sha() { sha256sum | cut -d' ' -f1; }
@@ -321,10 +441,10 @@ await_healthy() { # await_healthy INDEX
     ((SECONDS < deadline)) || break
     sleep 1
   done
-  say "failed: join-fleet on ${host}: worker ${name} is ${state} after ${budget}s. hint: docker logs ${name}; docker inspect -f '{{json .State.Health}}' ${name}"
-  exit 1
+  die 1 "worker ${name} is ${state} after ${budget}s" "docker logs ${name}; docker inspect -f '{{json .State.Health}}' ${name}"
 }
 
+step="workers: comparing with the running containers"
 declare -A planned=()
 actions=()
 for ((i = 0; i < worker_count; i++)); do
@@ -335,18 +455,21 @@ for ((i = 0; i < worker_count; i++)); do
   if [[ -z "${cur_status:-}" ]]; then
     actions+=("create ${i} ${hash}")
   elif [[ "$cur_host" != "$host" ]]; then
-    say "failed: join-fleet on ${host}: a container named ${name} exists that is not a worker of ${host} (label gpu-fleet.host='${cur_host}'). hint: remove or rename it (docker rm -f ${name}) and run again"
-    exit 1
+    die 1 "a container named ${name} exists that is not a worker of ${host} (label gpu-fleet.host='${cur_host}')" "remove or rename it (docker rm -f ${name}) and run again"
   elif [[ "$cur_hash" != "$hash" ]]; then
     actions+=("replace ${i} ${hash}")
   elif [[ "$cur_status" == "running" || "$cur_status" == "restarting" ]]; then
     actions+=("ok ${i} ${hash}")
   else
-    actions+=("start ${i} ${hash}")
+    # Created, exited or dead: left by a failed run (docker run created it, then could not start it)
+    # or stopped by hand. Starting it again would repeat what failed with no new information; a new
+    # container from the plan is the state the plan asks for.
+    actions+=("recreate ${i} ${hash}")
   fi
 done
 
 # Containers of this host the plan no longer has: drained and removed first, freeing their resources.
+step="workers: removing the containers the plan no longer has"
 if ((docker_ok)); then
   while IFS=$'\t' read -r name drain; do
     [[ -n "$name" && -z "${planned[$name]:-}" ]] || continue
@@ -356,18 +479,19 @@ if ((docker_ok)); then
   done < <(docker ps -a --filter "label=gpu-fleet.host=${host}" --format '{{.Names}}	{{.Label "gpu-fleet.drain-seconds"}}')
 fi
 
-# Images first, so a replaced worker is down only for its drain and restart, never for a pull.
+# Images before any container is created or replaced (after the removals above), so a replaced worker
+# is down only for its drain and restart, never for a pull.
 declare -A pulled=()
 for action in "${actions[@]}"; do
   read -r what i _ <<<"$action"
-  [[ "$what" == create || "$what" == replace ]] || continue
+  [[ "$what" == create || "$what" == replace || "$what" == recreate ]] || continue
   image="$(jq -r --argjson i "$i" '.workers[$i].image' <<<"$plan_json")"
   [[ -z "${pulled[$image]:-}" ]] || continue
   pulled["$image"]=1
+  step="workers: pulling ${image}"
   if ((docker_ok)) && docker image inspect "$image" >/dev/null 2>&1; then continue; fi
   if ! run_cmd docker pull "$image"; then
-    say "failed: join-fleet on ${host}: docker pull ${image} failed; no worker was changed. hint: check the image name and 'docker login' for a private registry"
-    exit 1
+    die 1 "docker pull failed; no worker was changed" "check the image name and 'docker login' for a private registry"
   fi
 done
 
@@ -375,16 +499,15 @@ for action in "${actions[@]}"; do
   read -r what i hash <<<"$action"
   name="$(jq -r --argjson i "$i" '.workers[$i].containerName' <<<"$plan_json")"
   drain="$(jq -r --argjson i "$i" '.workers[$i].drainSeconds' <<<"$plan_json")"
+  step="worker ${name}: ${what}"
   case "$what" in
     ok)
       say "worker ${name}: ok (running, spec ${hash:0:12})"
       OKS+=("$name")
       continue
       ;;
-    start)
-      run_cmd docker start "$name"
-      ((dry_run)) || { say "worker ${name}: started"; CHANGES+=("${name} started"); }
-      continue
+    recreate)
+      run_cmd docker rm -f "$name"
       ;;
     replace)
       run_cmd docker stop -t "$drain" "$name"
@@ -408,19 +531,19 @@ for action in "${actions[@]}"; do
   set -e
   rm -f "$env_file"
   if ((rc != 0)); then
-    say "failed: join-fleet on ${host}: docker run of ${name} failed (exit ${rc}). hint: read the docker error above; run join-fleet.sh again after fixing it"
-    exit 1
+    die 1 "docker run failed (exit ${rc})" "read the docker error above; run join-fleet.sh again after fixing it: the container is recreated"
   fi
+  step="worker ${name}: waiting until healthy"
   await_healthy "$i"
   say "worker ${name}: ${what}d (spec ${hash:0:12})"
   CHANGES+=("${name} ${what}d")
 done
 
 if ((dry_run)); then
-  say "ok: dry run, nothing changed (${#roles[@]} roles, ${worker_count} workers planned for ${host})"
+  finish_line "ok: dry run, nothing changed$([[ -z "${CHANGES_EARLY:-}" ]] || echo " but ${CHANGES_EARLY}") (${#roles[@]} roles, ${worker_count} workers planned for ${host})"
 elif ((${#CHANGES[@]} > 0)); then
   joined="$(printf '%s; ' "${CHANGES[@]}")"
-  say "changed: ${joined%; }"
+  finish_line "changed: ${joined%; }"
 else
-  say "ok: ${host} joined ${fleet}: ${#roles[@]} roles unchanged, ${worker_count} workers running as planned"
+  finish_line "ok: ${host} joined ${fleet}: ${#roles[@]} roles unchanged, ${worker_count} workers running as planned"
 fi

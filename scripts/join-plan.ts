@@ -141,6 +141,16 @@ export function joinPlanCommand(args: { stack: string; host: string; out?: strin
     const known = result.plan.hosts.map((h) => h.name);
     throw new UsageError(`stack ${stack.name} has no host '${args.host}'. Hosts: ${known.length > 0 ? known.join(", ") : "none"}.`);
   }
+  if (host.kind !== "join") {
+    // Pulumi deploys this host's roles and containers: join-fleet.sh on it would manage the same
+    // containers a second way, and the next `pulumi up` would fight it.
+    const joinHosts = result.plan.hosts.filter((h) => h.kind === "join").map((h) => h.name);
+    throw new UsageError(
+      `host '${host.name}' of stack ${stack.name} is an ${host.kind} host: \`pulumi up\` sets it up and runs its workers, so join-fleet.sh must not. ` +
+        `To let it join by itself, replace its \`${host.kind}:\` block with \`join: {}\` in hosts.${host.name}, run \`npx pulumi up\`, then join-plan again. ` +
+        `Join hosts of ${stack.name}: ${joinHosts.length > 0 ? joinHosts.join(", ") : "none"}.`,
+    );
+  }
   const text = `${JSON.stringify(joinPlan(result.spec, host, `${projectName()}-${stack.name}`), null, 2)}\n`;
   if (args.out === undefined) {
     process.stdout.write(text);

@@ -38,6 +38,8 @@ export interface RoleContext {
   readonly enrolledAtBoot: boolean;
   /** A port on the Redis host the policy denies to workers; verify proves it stays closed. */
   readonly deniedPort: number;
+  /** The SSH user Pulumi connects as, when it is not root: Docker's ssh:// runs as this user. */
+  readonly dockerUser?: string;
 }
 
 /** A port on the Redis host the policy denies to workers; the verify role proves it stays closed. */
@@ -49,13 +51,16 @@ export function hostTags(spec: Pick<FleetSpec, "tailnet">): string[] {
 }
 
 /** A host's role context in a fleet: the same for the Pulumi deployment and for join-fleet.sh. */
-export function roleContext(spec: Pick<FleetSpec, "redis" | "tailnet">, host: HostPlan): RoleContext {
+export function roleContext(spec: Pick<FleetSpec, "redis" | "tailnet"> & Partial<Pick<FleetSpec, "hosts">>, host: HostPlan): RoleContext {
+  const sshUser = spec.hosts?.[host.name]?.ssh?.user;
   return {
     redis: spec.redis,
     tags: hostTags(spec),
     // cloud-init enrolls an hcloud server at first boot; every other host enrolls in the tailscale role.
     enrolledAtBoot: host.kind === "hcloud",
     deniedPort: DENIED_PROBE_PORT,
+    // The Docker provider talks to dockerd as the SSH user: a non-root user needs the docker group.
+    ...(sshUser !== undefined && sshUser !== "root" ? { dockerUser: sshUser } : {}),
   };
 }
 
@@ -76,7 +81,7 @@ export function planRoles(host: HostPlan, context: RoleContext): RoleStep[] {
   add("base", {});
   add("tailscale", { FLEET_TS_HOSTNAME: host.name, FLEET_TS_TAGS: context.tags.join(",") }, { authKeyOnStdin: true, undo: { command: "leave-tailnet" } });
   via = "tailnet";
-  add("docker", {});
+  add("docker", context.dockerUser === undefined ? {} : { FLEET_DOCKER_USERS: context.dockerUser });
   if (hasGpus) {
     add(
       "nvidia-driver",

@@ -92,56 +92,90 @@ export const MAX_CONTAINER_UID = 2_147_483_647;
 
 // ---------------------------------------------------------------------------------------------
 // Sections
+//
+// Every field carries its documentation (`.meta(doc(...))`): README's config reference is generated
+// from it (`npm run docs`, components/core/config-reference.ts), so the description, the default
+// and the limits a user reads are the ones the schema enforces.
 
-const RedisSchema = z.strictObject({
-  /** Tailnet name (MagicDNS) of the Redis host. */
-  host: z.string().regex(DNS_LABEL, "must be the Redis host's tailnet name, e.g. redis-vps"),
-  port: Port.default(6379),
-});
+/** A field's documentation; README's config reference is generated from it. */
+export interface FieldDoc {
+  /** One or two sentences: what the field is for. */
+  readonly description: string;
+  /** The default column when it is not a literal value (`defaults.threads`, `image's`). */
+  readonly defaultText?: string;
+  /** The allowed column when the schema's own limits do not say it (a format, an example). */
+  readonly allowed?: string;
+  /** Document this object as one row; do not list its fields. */
+  readonly inline?: boolean;
+  /** Name of a map's keys in the reference, e.g. `<service>`. */
+  readonly keyName?: string;
+}
 
-const TailnetSchema = z.strictObject({
-  workerTag: z.string().regex(TAG, "must be a tag such as tag:gpu-worker").default("tag:gpu-worker"),
-  redisTag: z.string().regex(TAG, "must be a tag such as tag:redis").default("tag:redis"),
-  /** Who administers workers: `group:ops`, `alice@example.com`, `autogroup:admin`. */
-  admins: z.array(z.string().min(1, "is empty: name an admin, e.g. group:ops")).min(1, "name at least one admin, e.g. [group:ops]"),
-  /** Users admins may log in as over Tailscale SSH. */
-  sshUsers: z.array(z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a Unix user name")).min(1).default(["root"]),
-  /** managed: the stack owns the tailnet policy file; external: the stack writes a fragment for your policy repo. */
-  policy: z.enum(["managed", "external"]).default("managed"),
-  /** A concrete admin user the policy tests use as a source, e.g. alice@example.com. */
-  testUser: z.string().min(1).optional(),
-  /** How long a host's auth key is valid; it is only needed at enrollment. */
-  keyExpirySeconds: z.int().min(300).max(90 * 24 * 3600).default(24 * 3600),
-});
+/** `.meta(doc("..."))`: attaches a FieldDoc. */
+export function doc(description: string, extra: Omit<FieldDoc, "description"> = {}): FieldDoc & Record<string, unknown> {
+  return { description, ...extra };
+}
+
+const RedisSchema = z
+  .strictObject({
+    host: z.string().regex(DNS_LABEL, "must be the Redis host's tailnet name, e.g. redis-vps").meta(doc("The Redis host's tailnet name (MagicDNS), e.g. `redis-vps`.", { allowed: "a DNS label" })),
+    port: Port.default(6379).meta(doc("The only port the tailnet policy opens to workers.")),
+  })
+  .meta(doc("Where the fleet's Redis server is."));
+
+const TailnetSchema = z
+  .strictObject({
+    workerTag: z.string().regex(TAG, "must be a tag such as tag:gpu-worker").default("tag:gpu-worker").meta(doc("Tag of every fleet host.", { allowed: "`tag:<name>`" })),
+    redisTag: z.string().regex(TAG, "must be a tag such as tag:redis").default("tag:redis").meta(doc("Tag of the Redis host.", { allowed: "`tag:<name>`" })),
+    admins: z
+      .array(z.string().min(1, "is empty: name an admin, e.g. group:ops"))
+      .min(1, "name at least one admin, e.g. [group:ops]")
+      .meta(doc("Who administers workers: `group:ops`, `alice@example.com`, `autogroup:admin`.", { allowed: "groups, emails, `autogroup:admin|owner|member|it-admin|network-admin`" })),
+    sshUsers: z
+      .array(z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a Unix user name"))
+      .min(1)
+      .default(["root"])
+      .meta(doc("Users admins may log in as over Tailscale SSH.", { allowed: "Unix user names, at least 1" })),
+    policy: z.enum(["managed", "external"]).default("managed").meta(doc("`managed`: the stack owns the tailnet policy file; `external`: it writes a fragment for your policy repository (docs/tailnet.md).")),
+    testUser: z.string().min(1).optional().meta(doc("A concrete admin user (e.g. `alice@example.com`) the policy's tests use as a source.")),
+    keyExpirySeconds: z
+      .int()
+      .min(300)
+      .max(90 * 24 * 3600)
+      .default(24 * 3600)
+      .meta(doc("Validity of each host's auth key; it is only used to enroll. At least 5 minutes, so a host can enroll; at most 90 days, Tailscale's limit.")),
+  })
+  .meta(doc("The fleet's tailnet: tags, admins and the policy (docs/tailnet.md)."));
 
 const ReserveSchema = z.strictObject({
-  /** Cores kept for the OS, Docker and the MPS daemon. */
-  cores: z.int().min(0).optional(),
-  ramMiB: z.int().min(0).optional(),
-  /** VRAM kept free on each GPU (driver, fragmentation, the MPS server). */
-  vramMiB: z.int().min(0).optional(),
+  cores: z.int().min(0).optional().meta(doc("Cores kept for the OS, Docker and the MPS daemon.", { defaultText: "`defaults.reserve.cores`" })),
+  ramMiB: z.int().min(0).optional().meta(doc("RAM kept for the OS.", { defaultText: "`defaults.reserve.ramMiB`" })),
+  vramMiB: z.int().min(0).optional().meta(doc("VRAM kept free on each GPU (driver, fragmentation, the MPS server).", { defaultText: "`defaults.reserve.vramMiB`" })),
 });
 
-const DefaultsSchema = z.strictObject({
-  threads: Threads.default(2),
-  reserve: z
-    .strictObject({
-      cores: z.int().min(0).default(1),
-      ramMiB: z.int().min(0).default(2048),
-      vramMiB: z.int().min(0).default(512),
-    })
-    .default({ cores: 1, ramMiB: 2048, vramMiB: 512 }),
-});
+const DefaultsSchema = z
+  .strictObject({
+    threads: Threads.default(2).meta(doc("Threads per worker when neither the service nor the host says (2 threads per worker wins in the seeds' measurements).")),
+    reserve: z
+      .strictObject({
+        cores: z.int().min(0).default(1).meta(doc("Cores kept for the OS, Docker and MPS on every host.")),
+        ramMiB: z.int().min(0).default(2048).meta(doc("RAM kept for the OS on every host.")),
+        vramMiB: z.int().min(0).default(512).meta(doc("VRAM kept free on every GPU.")),
+      })
+      .default({ cores: 1, ramMiB: 2048, vramMiB: 512 }),
+  })
+  .meta(doc("Fleet-wide defaults a service or host may override."));
 
 const HealthcheckSchema = z.strictObject({
-  /** Docker health check: `["CMD", "python", "-m", "worker.health"]`, or a string run by the shell. */
-  test: z.union([z.array(z.string().min(1)).min(1), z.string().min(1)], {
-    error: "must be a command: a list such as [CMD, python, -m, worker.health] or a shell string",
-  }),
-  intervalSeconds: DurationSeconds.min(1).default(30),
-  timeoutSeconds: DurationSeconds.min(1).default(10),
-  retries: z.int().min(1).max(2_147_483_647).default(3),
-  startPeriodSeconds: DurationSeconds.min(0).default(60),
+  test: z
+    .union([z.array(z.string().min(1)).min(1), z.string().min(1)], {
+      error: "must be a command: a list such as [CMD, python, -m, worker.health] or a shell string",
+    })
+    .meta(doc("Docker health check: a list (`[CMD, python, -m, worker.health]`) or a string run by the shell.")),
+  intervalSeconds: DurationSeconds.min(1).default(30).meta(doc("Seconds between checks.")),
+  timeoutSeconds: DurationSeconds.min(1).default(10).meta(doc("Seconds one check may take.")),
+  retries: z.int().min(1).max(2_147_483_647).default(3).meta(doc("Failed checks in a row that make the worker unhealthy.")),
+  startPeriodSeconds: DurationSeconds.min(0).default(60).meta(doc("Seconds after start in which failures do not count.")),
 });
 
 const EnvValue = z.union(
@@ -149,39 +183,31 @@ const EnvValue = z.union(
   { error: "must be a string, or { secret: <config key> } for a value set with `pulumi config set --secret`" },
 );
 
-const ServiceSchema = z.strictObject({
-  /** Image reference with a tag or digest. */
-  image: z.string().min(1),
-  device: z.enum(["cuda", "cpu"]),
-  threads: Threads.optional(),
-  /** Peak VRAM of one worker process, including its CUDA context. Required for cuda services. */
-  vramMiB: Mib.optional(),
-  /** Peak RSS of one worker process; also its container memory limit. */
-  ramMiB: Mib,
-  /** Path of libjemalloc inside the image; set to preload it. */
-  jemalloc: z.string().regex(/^\//, "must be the absolute path of libjemalloc.so in the image").optional(),
-  /** MALLOC_CONF when jemalloc is preloaded. */
-  mallocConf: z.string().min(1).default(DEFAULT_MALLOC_CONF),
-  /** UID the worker runs as. All MPS clients of one GPU must share one UID. */
-  user: z.int().min(0).max(MAX_CONTAINER_UID).optional(),
-  healthcheck: HealthcheckSchema.optional(),
-  /** Seconds a worker gets after SIGTERM to finish its job before it is killed. */
-  drainSeconds: z.int().min(0).max(3600).default(30),
-  stopSignal: z.enum(LINUX_SIGNALS).default("SIGTERM"),
-  command: z.array(z.string()).optional(),
-  env: z.record(z.string(), EnvValue).default({}),
-  /** How many of the service's workers a rollout may replace at once, fleet-wide. Default: a quarter, at least 1. */
-  maxUnavailable: z.int().min(1).optional(),
-});
+const ServiceSchema = z
+  .strictObject({
+    image: z.string().min(1).meta(doc("Image with a tag or digest (`ghcr.io/example/kokoro-gpu:1.4.0`); no tag is an error, `latest` warns.")),
+    device: z.enum(["cuda", "cpu"]).meta(doc("Where the worker computes; workers receive it as `WORKER_DEVICE`.")),
+    threads: Threads.optional().meta(doc("OMP/MKL/OpenBLAS threads per worker. Above 6 warns: one process gets slower.", { defaultText: "`defaults.threads`" })),
+    vramMiB: Mib.optional().meta(doc("Peak VRAM of one worker process, including its CUDA context.", { defaultText: "required for `cuda`" })),
+    ramMiB: Mib.meta(doc("Peak RSS of one worker process; also its container's memory limit.")),
+    jemalloc: z.string().regex(/^\//, "must be the absolute path of libjemalloc.so in the image").optional().meta(doc("Path of `libjemalloc.so` in the image; preloads it (`LD_PRELOAD`) with `mallocConf`.", { allowed: "an absolute path" })),
+    mallocConf: z.string().min(1).default(DEFAULT_MALLOC_CONF).meta(doc("`MALLOC_CONF` with jemalloc.")),
+    user: z.int().min(0).max(MAX_CONTAINER_UID).optional().meta(doc("UID the worker runs as. All MPS clients of one GPU must share one UID.", { defaultText: "image's" })),
+    healthcheck: HealthcheckSchema.optional().meta(doc("Docker health check; a rollout waits until a new worker is healthy.")),
+    drainSeconds: z.int().min(0).max(3600).default(30).meta(doc("Time a worker gets after `stopSignal` to finish its job before it is killed.")),
+    stopSignal: z.enum(LINUX_SIGNALS).default("SIGTERM").meta(doc("Signal that asks a worker to drain.", { allowed: "a Linux signal name, e.g. `SIGTERM`" })),
+    command: z.array(z.string()).optional().meta(doc("Command override, as a list.", { defaultText: "image's" })),
+    env: z.record(z.string(), EnvValue).default({}).meta(doc("Extra env: strings, or `{ secret: <config key> }`. Names the fleet sets itself (the worker contract) are refused.", { inline: true })),
+    maxUnavailable: z.int().min(1).optional().meta(doc("How many of the service's workers a rollout replaces at once, fleet-wide; below the service's worker count.", { defaultText: "a quarter of its workers, at least 1" })),
+  })
+  .meta(doc("A service is one worker image. Names are lowercase DNS labels."));
+
+const UNIX_USER = /^[a-z_][a-z0-9_-]*$/;
 
 const SshEndpointShape = {
-  address: z.string().min(1),
-  user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a Unix user name").default("root"),
-  port: Port.default(22),
-  /**
-   * The pinned host key: `ssh-ed25519 AAAA...`, an ssh-keyscan / known_hosts line, several lines, a
-   * list of them, or `trust-on-first-use` (a lab's loud opt-out). Required: `npm run keyscan` prints it.
-   */
+  address: z.string().min(1).meta(doc("IP address or DNS name the runner reaches it at.")),
+  user: z.string().regex(UNIX_USER, "must be a Unix user name").default("root").meta(doc("SSH user. Not root: it needs passwordless sudo; the docker role adds it to the `docker` group.", { allowed: "a Unix user name" })),
+  port: Port.default(22).meta(doc("SSH port.")),
   hostKey: z
     .union([z.string(), z.array(z.string()).min(1, "give at least one key")], { error: "must be a host key (`ssh-ed25519 AAAA...`), a list of them, or trust-on-first-use" })
     .transform((raw, ctx): HostKeySetting => {
@@ -191,75 +217,94 @@ const SshEndpointShape = {
       }
       return setting ?? { mode: "pinned", keys: [] };
     })
-    .optional(),
+    .optional()
+    .meta(doc("The pinned host key (required): `ssh-ed25519 AAAA...`, an ssh-keyscan / known_hosts line, several lines, a list of them, or `trust-on-first-use` (a lab's loud opt-out; warns on every plan). `npm run keyscan -- <stack> <host>` prints it.", { allowed: "key, keyscan line, list, or `trust-on-first-use`" })),
 };
 
-const SshSchema = z.strictObject({
-  ...SshEndpointShape,
-  jumpHost: z.strictObject(SshEndpointShape).optional(),
-  /** Config key of the private key for this host; defaults to the fleet's `sshPrivateKey`. */
-  privateKey: SecretRefSchema.optional(),
-});
+const SshSchema = z
+  .strictObject({
+    ...SshEndpointShape,
+    jumpHost: z
+      .strictObject({
+        address: SshEndpointShape.address,
+        user: z.string().regex(UNIX_USER, "must be a Unix user name").default("root").meta(doc("SSH user on the jump host.", { allowed: "a Unix user name" })),
+        port: SshEndpointShape.port,
+        hostKey: SshEndpointShape.hostKey,
+      })
+      .optional()
+      .meta(doc("A bastion the runner goes through to reach `address`.")),
+    privateKey: SecretRefSchema.optional().meta(doc("`{ secret: <config key> }`: this host's private key instead of the fleet's `sshPrivateKey`.", { inline: true })),
+  })
+  .meta(doc("An existing machine Pulumi sets up over SSH.", { defaultText: "one of `ssh`, `hcloud`, `join`" }));
 
-const HcloudSchema = z.strictObject({
-  serverType: z.string().min(1),
-  location: z.string().min(1),
-  image: z.string().min(1).default("debian-12"),
-  /** Boot from the newest snapshot with this label selector instead of `image`, e.g. `role=gpu-fleet-base`. */
-  snapshot: z.string().trim().min(1, "is empty; leave it out to boot from image").optional(),
-  labels: z.record(z.string(), z.string()).default({}),
-  deleteProtection: z.boolean().default(false),
-});
+const HcloudSchema = z
+  .strictObject({
+    serverType: z.string().min(1).meta(doc("Hetzner Cloud server type, e.g. `ccx33`; it must be in the catalog and offered in `location`.")),
+    location: z.string().min(1).meta(doc("e.g. `fsn1`, `nbg1`, `hel1`, `ash`, `hil`, `sin`. Changing it replaces the server.")),
+    image: z.string().min(1).default("debian-12").meta(doc("OS image; read at creation only.")),
+    snapshot: z.string().trim().min(1, "is empty; leave it out to boot from image").optional().meta(doc("Boot from the newest snapshot with this label selector instead of `image`, e.g. `role=gpu-fleet-base`.")),
+    labels: z.record(z.string(), z.string()).default({}).meta(doc("Your Hetzner labels on the server and its firewall; keys under `gpu-fleet/` are the fleet's.", { inline: true })),
+    deleteProtection: z.boolean().default(false).meta(doc("Hetzner delete and rebuild protection.")),
+  })
+  .meta(doc("A new Hetzner Cloud server (docs/hetzner.md). Server types have no GPUs.", { defaultText: "one of `ssh`, `hcloud`, `join`" }));
 
 /** Fleet-wide settings for Hetzner Cloud hosts. */
-const HcloudFleetSchema = z.strictObject({
-  /** Public half of sshPrivateKey, installed on new servers: `ssh-ed25519 AAAA...`. */
-  sshPublicKey: z.string().superRefine((text, ctx) => {
-    const key = parseSshPublicKey(text);
-    if (typeof key === "string") ctx.addIssue({ code: "custom", input: text, message: `${key}; give the .pub file's line (\`cat ~/.ssh/gpu-fleet_ed25519.pub\`)` });
-  }),
-  /** Admin networks allowed to reach SSH (TCP 22) from the internet; none by default: SSH goes over the tailnet. */
-  sshSourceCidrs: z.array(z.string()).default([]),
-  /** Open UDP 41641 inbound so Tailscale can connect directly through hard NAT. */
-  tailscaleUdp: z.boolean().default(false),
-});
+const HcloudFleetSchema = z
+  .strictObject({
+    sshPublicKey: z
+      .string()
+      .superRefine((text, ctx) => {
+        const key = parseSshPublicKey(text);
+        if (typeof key === "string") ctx.addIssue({ code: "custom", input: text, message: `${key}; give the .pub file's line (\`cat ~/.ssh/gpu-fleet_ed25519.pub\`)` });
+      })
+      .meta(doc("The public half of the key the runner uses; installed for root on new servers.", { defaultText: "required in `hcloud:`", allowed: "`ssh-ed25519 AAAA... you@host`" })),
+    sshSourceCidrs: z
+      .array(z.string())
+      .default([])
+      .meta(doc("Networks allowed to reach TCP 22 from the internet. Empty: no inbound TCP at all.", { allowed: "network addresses; not a set that covers the internet" })),
+    tailscaleUdp: z.boolean().default(false).meta(doc("Open UDP 41641 inbound, for direct Tailscale connections through hard NAT.")),
+  })
+  .meta(doc("Fleet-wide settings for Hetzner Cloud hosts (docs/hetzner.md)."));
 
 const GpuSchema = z.strictObject({
-  model: z.string().min(1).optional(),
-  vramMiB: Mib.optional(),
-  computeCapability: z.number().min(3).max(20).optional(),
+  model: z.string().min(1).optional().meta(doc("A catalog GPU (see Catalog), e.g. `rtx-4090`.")),
+  vramMiB: Mib.optional().meta(doc("VRAM of a GPU that is not in the catalog, or overrides the catalog's.")),
+  computeCapability: z.number().min(3).max(20).optional().meta(doc("Compute capability (`nvidia-smi --query-gpu=compute_cap --format=csv`) of a GPU not in the catalog.")),
 });
 
 const HostWorkerSchema = z.strictObject({
-  replicas: z.union([z.int().min(0), z.literal("auto")], { error: "must be a whole number or auto" }),
-  /** Threads per replica on this host; overrides the service's. */
-  threads: Threads.optional(),
+  replicas: z
+    .union([z.int().min(0), z.literal("auto")], { error: "must be a whole number or auto" })
+    .meta(doc("`auto` takes what cores, RAM, VRAM and MPS clients allow, shared equally among the host's auto services; `0` drains the service from the host.", { allowed: "whole number ≥ 0, or `auto`" })),
+  threads: Threads.optional().meta(doc("Threads per replica on this host; overrides the service's.", { defaultText: "the service's" })),
 });
 
 const HostSchema = z
   .strictObject({
     ssh: SshSchema.optional(),
     hcloud: HcloudSchema.optional(),
-    /** A machine that joins by itself (scripts/join-fleet.sh): the stack owns its tailnet key, not its roles or workers. */
-    join: z.strictObject({}).optional(),
-    /** Catalog machine, e.g. gex44; hcloud hosts take theirs from serverType. */
-    hardware: z.string().min(1).optional(),
-    cpu: z.strictObject({ cores: z.int().min(1).max(4096) }).optional(),
-    ramMiB: Mib.optional(),
-    gpus: z.array(GpuSchema).optional(),
+    join: z
+      .strictObject({})
+      .optional()
+      .meta(doc("`{}`: a machine that joins by itself with `scripts/join-fleet.sh` (behind NAT). The stack creates its tailnet key (output `joinKeys`), not its roles or workers.", { defaultText: "one of `ssh`, `hcloud`, `join`", inline: true })),
+    hardware: z.string().min(1).optional().meta(doc("A catalog machine for SSH and join hosts: `gex44`, `gex130`; hcloud hosts take theirs from `serverType`.")),
+    cpu: z.strictObject({ cores: z.int().min(1).max(4096).meta(doc("Logical CPUs, as `nproc` prints them.", { defaultText: "from `hardware` or `serverType`" })) }).optional(),
+    ramMiB: Mib.optional().meta(doc("Total RAM (`free -m`).", { defaultText: "from `hardware` or `serverType`" })),
+    gpus: z.array(GpuSchema).optional().meta(doc("The host's GPUs, in `nvidia-smi` order: a catalog `model`, or `vramMiB` and `computeCapability`; either overrides the catalog.", { defaultText: "from `hardware`" })),
     nvidia: z
       .strictObject({
-        driver: z.enum(["managed", "preinstalled", "none"]).optional(),
-        branch: DriverBranch.optional(),
+        driver: z.enum(["managed", "preinstalled", "none"]).optional().meta(doc("`managed` installs one pinned branch; `preinstalled` only checks `nvidia-smi` and never touches a desktop's driver; `none`.", { defaultText: "`preinstalled` with GPUs, else `none`" })),
+        branch: DriverBranch.optional().meta(doc("Driver branch when managed. Pascal and Volta GPUs (GTX 1080) need 580 or older; GPUs before Turing get the proprietary kernel modules, newer ones the open modules.", { defaultText: "`\"580\"`", allowed: "three digits" })),
       })
       .optional(),
-    mps: z.enum(["auto", "on", "off"]).default("auto"),
-    /** Bump (any new value) to mint a new tailnet auth key for this host, e.g. to re-enroll a rebuilt machine. */
-    keyGeneration: z.union([z.int().min(0), z.string().min(1)], { error: "must be a number or a word; change it to mint a new key" }).optional(),
-    /** Pin each worker to its own cores (after the reserved ones), so workers do not share cores. */
-    pinCpus: z.boolean().default(false),
-    reserve: ReserveSchema.optional(),
-    workers: z.record(z.string(), HostWorkerSchema).default({}),
+    mps: z.enum(["auto", "on", "off"]).default("auto").meta(doc("`auto`: MPS on each GPU that runs two or more workers; `on`; `off`.")),
+    keyGeneration: z
+      .union([z.int().min(0), z.string().min(1)], { error: "must be a number or a word; change it to mint a new key" })
+      .optional()
+      .meta(doc("Change it (any new number or word) to mint a new tailnet auth key for the host, e.g. to re-enroll a rebuilt machine. Nothing else is replaced.", { allowed: "a number or a word" })),
+    pinCpus: z.boolean().default(false).meta(doc("Pin each worker to its own cores, after the reserved ones (`cpuSet`).")),
+    reserve: ReserveSchema.optional().meta(doc("This host's reserve, e.g. to keep a laptop usable.")),
+    workers: z.record(z.string(), HostWorkerSchema).default({}).meta(doc("The services this host runs.", { keyName: "<service>" })),
   })
   .superRefine((host, ctx) => {
     const kinds = [host.ssh, host.hcloud, host.join].filter((kind) => kind !== undefined).length;
@@ -271,7 +316,24 @@ const HostSchema = z
           "give exactly one of `ssh` (an existing machine: { address, user }), `hcloud` (a new Hetzner Cloud server: { serverType, location }) or `join: {}` (a machine that joins by itself with scripts/join-fleet.sh)",
       });
     }
-  });
+  })
+  .meta(doc("A host is one machine. Names are lowercase DNS labels; the name is the host's tailnet hostname."));
+
+/** The documented sections, in README order: each a config key (or a map of named entries) and its schema. */
+export const CONFIG_SECTIONS: readonly { readonly key: string; readonly schema: z.ZodType }[] = [
+  { key: "redis", schema: RedisSchema },
+  { key: "tailnet", schema: TailnetSchema },
+  { key: "hcloud", schema: HcloudFleetSchema },
+  { key: "defaults", schema: DefaultsSchema },
+  { key: "services.<name>", schema: ServiceSchema },
+  { key: "hosts.<name>", schema: HostSchema },
+];
+
+/** The secret top-level keys the fleet itself reads (services may reference more). */
+export const SECRET_KEY_DOCS: readonly { readonly key: string; readonly description: string }[] = [
+  { key: "redisUrl", description: "required. The Redis URL with its password; workers receive it as `REDIS_URL`." },
+  { key: "sshPrivateKey", description: "The private key for SSH, all hosts (a host may name another key in `ssh.privateKey`). Without it, SSH uses the runner's ssh-agent." },
+];
 
 export type RedisSpec = z.output<typeof RedisSchema>;
 export type TailnetSpec = z.output<typeof TailnetSchema>;

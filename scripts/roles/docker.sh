@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # docker: Docker engine from the distribution (docker.io), enabled and running, with log rotation
 # defaults merged into /etc/docker/daemon.json (other keys, such as the nvidia runtime, are kept).
-# Inputs: FLEET_HOST, FLEET_DOCKER_LOG_MAX_SIZE (default 50m), FLEET_DOCKER_LOG_MAX_FILE (default 5).
+# Inputs: FLEET_HOST, FLEET_DOCKER_LOG_MAX_SIZE (default 50m), FLEET_DOCKER_LOG_MAX_FILE (default 5),
+# FLEET_DOCKER_USERS (comma-separated users put in the docker group: the non-root SSH user Pulumi's
+# Docker provider connects as; its next SSH session reaches dockerd).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -50,4 +52,18 @@ if ((config_changed == 1 && was_active == 1)); then
 fi
 systemctl is-active --quiet docker.service || fail "docker is not running" "run 'journalctl -u docker -n 50' on the host"
 
-finish "docker running, ${conf} has log rotation (max-size ${max_size}, max-file ${max_file})"
+# Docker over ssh:// runs `docker system dial-stdio` as the SSH user: without the docker group it
+# cannot open /var/run/docker.sock.
+IFS=',' read -r -a docker_users <<<"${FLEET_DOCKER_USERS:-}"
+for user in "${docker_users[@]}"; do
+  [[ -n "$user" ]] || continue
+  [[ "$user" =~ ^[a-z_][a-z0-9_-]*$ ]] || fail "FLEET_DOCKER_USERS: '${user}' is not a user name" "fix hosts.${FLEET_HOST}.ssh.user in the stack config"
+  id -u "$user" >/dev/null 2>&1 || fail "user ${user} does not exist" "create ${user} on the host (it is hosts.${FLEET_HOST}.ssh.user), or fix the stack config"
+  getent group docker >/dev/null || fail "there is no docker group" "reinstall docker.io (apt-get install --reinstall docker.io)"
+  if ! id -nG "$user" | tr ' ' '\n' | grep -qx docker; then
+    usermod -aG docker "$user" >&2 || fail "cannot add ${user} to the docker group" "run 'usermod -aG docker ${user}' on the host and read its error"
+    changed "${user} added to the docker group (Docker over ssh:// as ${user})"
+  fi
+done
+
+finish "docker running, ${conf} has log rotation (max-size ${max_size}, max-file ${max_file})${FLEET_DOCKER_USERS:+, docker group has ${FLEET_DOCKER_USERS}}"

@@ -50,7 +50,7 @@ printf '{"host":%s,"os":{"id":%s,"version":%s},"kernel":%s,"cores":%d,"ramMiB":%
 if [[ -n "${FLEET_EXPECT_CORES:-}" ]]; then
   [[ "$FLEET_EXPECT_CORES" =~ ^[0-9]+$ ]] || fail "FLEET_EXPECT_CORES='${FLEET_EXPECT_CORES}' is not a number" "pass a whole number of cores"
   if ((cores < FLEET_EXPECT_CORES)); then
-    fail "declared ${FLEET_EXPECT_CORES} cores, found ${cores}" "fix hosts.${FLEET_HOST}.cores in the stack config"
+    fail "declared ${FLEET_EXPECT_CORES} cores, found ${cores}" "fix hosts.${FLEET_HOST}.cpu.cores in the stack config"
   fi
 fi
 if [[ -n "${FLEET_EXPECT_RAM_MIB:-}" ]]; then

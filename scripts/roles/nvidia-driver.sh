@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # nvidia-driver: the NVIDIA driver of one pinned branch, headless (compute-only) packages from NVIDIA's
 # CUDA apt repository, nouveau blacklisted, nvidia-persistenced enabled. Reboots (scheduled in the
-# background) only when the install changed something.
+# background) only when the running driver is not the pinned one (it was just installed) or nouveau
+# is loaded; never for a missing blacklist file alone.
 # Inputs:
 #   FLEET_HOST
 #   FLEET_NVIDIA_DRIVER        managed | preinstalled | none (default none)
@@ -158,7 +159,12 @@ if ! grep -Eqs '^[[:space:]]*blacklist[[:space:]]+nouveau' /etc/modprobe.d/*.con
     update-initramfs -u >&2 || fail "update-initramfs failed after blacklisting nouveau" "run 'update-initramfs -u' on the host and read its error"
   fi
   changed "nouveau blacklisted"
-  install_changed=1
+  # A reboot is due only if nouveau holds a GPU now; a missing file alone (the pinned driver already
+  # running) does not stop a host's workers.
+  if [[ -d /sys/module/nouveau ]]; then
+    changed "nouveau is loaded"
+    install_changed=1
+  fi
 fi
 
 # Persistence daemon keeps the GPUs initialised between jobs.

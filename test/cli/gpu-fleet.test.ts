@@ -51,7 +51,7 @@ describe("gpu-fleet", () => {
     assert.match(table.stdout, /4 hosts planned, 20 workers; 0 errors, 0 warnings/);
     const json = spawnSync("npm", ["run", "-s", "plan", "--", "-s", "laptop", "--json"], { cwd: REPO_ROOT, encoding: "utf8" });
     assert.equal(json.status, 0, json.stderr);
-    assert.deepEqual((JSON.parse(json.stdout) as { hosts: { name: string }[] }).hosts.map((h) => h.name), ["laptop"]);
+    assert.deepEqual((JSON.parse(json.stdout) as { hosts: { name: string }[] }).hosts.map((h) => h.name), ["laptop", "desktop"]);
   });
 
   it("a command registered in one line gets every argument after its name and sets the exit code", async () => {

@@ -9,47 +9,48 @@ import { EXAMPLE_KEYS } from "../support/fixtures";
 
 const joinPlan = (...args: string[]) => gpuFleet(["join-plan", ...args]);
 
-function laptopPlan(): JoinPlan {
-  const result = joinPlan("laptop", "laptop");
+/** The laptop stack's `join: {}` host: desktop, 16 cores, 32768 MiB, one RTX 3060 (12288 MiB). */
+function desktopPlan(): JoinPlan {
+  const result = joinPlan("laptop", "desktop");
   assert.equal(result.status, 0, result.stderr);
   return JSON.parse(result.stdout) as JoinPlan;
 }
 
 describe("npm run join-plan", () => {
-  it("prints the laptop's roles in deployment order with their parameters", () => {
-    const plan = laptopPlan();
-    assert.deepEqual([plan.version, plan.fleet, plan.host], [1, "gpu-fleet-laptop", "laptop"]);
+  it("prints the desktop's roles in deployment order with their parameters", () => {
+    const plan = desktopPlan();
+    assert.deepEqual([plan.version, plan.fleet, plan.host], [1, "gpu-fleet-laptop", "desktop"]);
     assert.deepEqual(
       plan.roles.map((r) => r.role),
       ["facts", "base", "tailscale", "docker", "nvidia-driver", "container-toolkit", "mps", "verify"],
     );
     const role = (name: string) => plan.roles.find((r) => r.role === name);
-    assert.deepEqual(role("facts")?.env, { FLEET_HOST: "laptop", FLEET_EXPECT_CORES: "20", FLEET_EXPECT_RAM_MIB: "32768", FLEET_EXPECT_GPU_VRAM_MIB: "8192" });
+    assert.deepEqual(role("facts")?.env, { FLEET_HOST: "desktop", FLEET_EXPECT_CORES: "16", FLEET_EXPECT_RAM_MIB: "32768", FLEET_EXPECT_GPU_VRAM_MIB: "12288" });
     assert.deepEqual(role("tailscale"), {
       role: "tailscale",
-      env: { FLEET_HOST: "laptop", FLEET_TS_HOSTNAME: "laptop", FLEET_TS_TAGS: "tag:gpu-worker" },
+      env: { FLEET_HOST: "desktop", FLEET_TS_HOSTNAME: "desktop", FLEET_TS_TAGS: "tag:gpu-worker" },
       authKeyOnStdin: true,
       mayReboot: false,
     });
     assert.equal(role("nvidia-driver")?.env.FLEET_NVIDIA_DRIVER, "preinstalled");
     assert.equal(role("mps")?.env.FLEET_MPS, "on");
-    assert.deepEqual(role("verify")?.env, { FLEET_HOST: "laptop", FLEET_REDIS_HOST: "redis-vps", FLEET_REDIS_PORT: "6379", FLEET_DENIED_PORT: "22" });
-    assert.ok(plan.roles.every((r) => r.env.FLEET_HOST === "laptop"));
+    assert.deepEqual(role("verify")?.env, { FLEET_HOST: "desktop", FLEET_REDIS_HOST: "redis-vps", FLEET_REDIS_PORT: "6379", FLEET_DENIED_PORT: "22" });
+    assert.ok(plan.roles.every((r) => r.env.FLEET_HOST === "desktop"));
   });
 
   it("prints every worker with the contract env, GPU, MPS, limits and labels", () => {
-    const plan = laptopPlan();
+    const plan = desktopPlan();
     assert.deepEqual(plan.workers.map((w) => w.containerName), ["kokoro-1", "kokoro-2", "yolo-1"]);
     const kokoro = plan.workers[0];
-    assert.equal(kokoro.name, "laptop-kokoro-1");
+    assert.equal(kokoro.name, "desktop-kokoro-1");
     assert.equal(kokoro.image, "ghcr.io/example/kokoro-gpu:1.4.0");
     assert.deepEqual(kokoro.env, {
       OMP_NUM_THREADS: "2",
       MKL_NUM_THREADS: "2",
       OPENBLAS_NUM_THREADS: "2",
       WORKER_DEVICE: "cuda",
-      WORKER_NAME: "laptop-kokoro-1",
-      WORKER_HOST: "laptop",
+      WORKER_NAME: "desktop-kokoro-1",
+      WORKER_HOST: "desktop",
       WORKER_SERVICE: "kokoro",
       CUDA_MPS_PIPE_DIRECTORY: "/run/gpu-fleet/mps",
       CUDA_MPS_PINNED_DEVICE_MEM_LIMIT: "0=600M",
@@ -65,7 +66,7 @@ describe("npm run join-plan", () => {
     );
     assert.deepEqual(kokoro.labels, {
       "gpu-fleet.fleet": "gpu-fleet-laptop",
-      "gpu-fleet.host": "laptop",
+      "gpu-fleet.host": "desktop",
       "gpu-fleet.service": "kokoro",
       "gpu-fleet.replica": "1",
       "gpu-fleet.gpu": "0",
@@ -96,7 +97,7 @@ describe("npm run join-plan", () => {
       healthcheck: { test: "test -f /tmp/ready", intervalSeconds: 5 }
   gpu-fleet:hosts:
     desk:
-      ssh: { address: 192.0.2.7, hostKey: ${EXAMPLE_KEYS.host} }
+      join: {}
       cpu: { cores: 8 }
       ramMiB: 16384
       pinCpus: true
@@ -135,8 +136,21 @@ describe("npm run join-plan", () => {
   it("an unknown host exits 2 and lists the hosts", () => {
     const result = joinPlan("laptop", "laptpo");
     assert.equal(result.status, 2);
-    assert.match(result.stderr, /no host 'laptpo'\. Hosts: laptop\./);
+    assert.match(result.stderr, /no host 'laptpo'\. Hosts: laptop, desktop\./);
     assert.equal(result.stdout, "");
+  });
+
+  it("a host Pulumi sets up (ssh or hcloud) exits 2 and says why: join-fleet.sh must not manage its containers", () => {
+    const ssh = joinPlan("laptop", "laptop");
+    assert.equal(ssh.status, 2);
+    assert.equal(ssh.stdout, "");
+    assert.match(ssh.stderr, /host 'laptop' of stack laptop is an ssh host: `pulumi up` sets it up and runs its workers, so join-fleet\.sh must not\./);
+    assert.match(ssh.stderr, /replace its `ssh:` block with `join: \{\}` in hosts\.laptop/);
+    assert.match(ssh.stderr, /Join hosts of laptop: desktop\./);
+    const hcloud = joinPlan("hetzner-gpu", "cpu-1");
+    assert.equal(hcloud.status, 2);
+    assert.match(hcloud.stderr, /host 'cpu-1' of stack hetzner-gpu is an hcloud host: .*Join hosts of hetzner-gpu: none\./);
+    assert.doesNotMatch(ssh.stderr + hcloud.stderr, STACK_TRACE);
   });
 
   it("a bad command line exits 2 with the usage", () => {

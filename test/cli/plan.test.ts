@@ -25,8 +25,9 @@ describe("npm run plan", () => {
     assert.equal(result.status, 0, result.stderr);
     const json = JSON.parse(result.stdout) as PlanJson;
     assert.deepEqual([json.errors, json.warnings], [[], []]);
-    assert.deepEqual(json.hosts.map((h) => h.name), ["laptop"]);
+    assert.deepEqual(json.hosts.map((h) => [h.name, h.kind]), [["laptop", "ssh"], ["desktop", "join"]]);
     assert.deepEqual(json.hosts[0].nvidia, { driver: "preinstalled", branch: null, modules: null });
+    assert.deepEqual(json.hosts[1].nvidia, { driver: "preinstalled", branch: null, modules: null });
   });
 
   it("prints the documented JSON shape with --json", () => {

@@ -200,7 +200,7 @@ describe("Tailnet argument errors (no resource is created)", () => {
       keyExpirySeconds: 0,
     });
     assert.deepEqual(found, [
-      "keyExpirySeconds: 0 must be an integer from 60 to 7776000 (90 days)",
+      "keyExpirySeconds: 0 must be an integer from 300 to 7776000 (90 days)",
       "hosts[1] (a): host name 'a' is used twice",
       "hosts[1] (a): needs at least one tag, e.g. tag:gpu-worker",
       "hosts[2] (b): tag 'gpu-worker' must start with 'tag:'",

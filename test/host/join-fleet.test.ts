@@ -16,7 +16,10 @@ import { fakeAuthKey } from "../support/fixtures";
 const HOST = "join-box";
 const REMOTE = "/var/lib/gpu-fleet";
 const JOIN = `${REMOTE}/join-fleet.sh`;
+// Test-only files (the Redis password for redis-cli, values to pipe into --store-secret).
 const SECRETS = "/root/join-secrets";
+// Where join-fleet.sh keeps the machine's secrets (--store-secret writes there; runs read it).
+const SECRETS_DIR = "/etc/gpu-fleet/secrets";
 // Secrets of this test only: they must appear in no argv, no output, no leftover file.
 const REDIS_PASSWORD = "join-test-redis-pw-7f3a91";
 const API_TOKEN = "join-test-api-token-c0ffee";
@@ -40,7 +43,7 @@ function stackYaml(cores: number, ramMiB: number, replicas: number, greeting: st
       healthcheck: { test: "test -f /tmp/worker-ready", intervalSeconds: 1, timeoutSeconds: 2, retries: 20, startPeriodSeconds: 0 }
   gpu-fleet:hosts:
     ${HOST}:
-      ssh: { address: 192.0.2.10 }
+      join: {}
       cpu: { cores: ${cores} }
       ramMiB: ${ramMiB}
       reserve: { cores: 0, ramMiB: 512 }
@@ -62,12 +65,15 @@ function noSecrets(r: RunResult, what: string): void {
   }
 }
 
-describe("join-fleet.sh on a fresh Debian 12 host", { skip: enabled ? false : HOW_TO_RUN, timeout: 900_000 }, () => {
+describe("join-fleet.sh on a fresh Debian 12 host", { skip: enabled ? false : HOW_TO_RUN, timeout: 3_600_000 }, () => {
   const host = new TestHost(HOST);
   const local = mkdtempSync(path.join(tmpdir(), "fleet-join-"));
   const plans: Record<string, string> = {};
-  const tsRepo = `FLEET_TAILSCALE_APT_REPO='${repoLine("tailscale")}'`;
-  const join = (args: string): Promise<RunResult> => host.sh(`${tsRepo} bash ${JOIN} ${args}`);
+  // Settings by flag, not by environment: sudo would drop the environment's FLEET_* variables.
+  const tsRepo = `--set 'FLEET_TAILSCALE_APT_REPO=${repoLine("tailscale")}'`;
+  // A join installs packages; on a loaded machine that outlasts the harness's default 10 minutes.
+  const join = (args: string, prefix = ""): Promise<RunResult> =>
+    run("docker", ["exec", "-i", host.container, "bash", "-c", `${prefix}bash ${JOIN} ${tsRepo} ${args}`], "", 1_800_000);
   const secretArgs = `--redis-url-file ${SECRETS}/redis-url --secret apiToken=${SECRETS}/api-token`;
 
   /** Pushes a job and waits for its result: the worker's uppercased payload and its env. */
@@ -102,6 +108,7 @@ describe("join-fleet.sh on a fresh Debian 12 host", { skip: enabled ? false : HO
       plans[name] = out;
     }
     await host.out(`mkdir -p ${SECRETS} && chmod 0700 ${SECRETS}`);
+    assert.equal((await host.sh(`test -e ${SECRETS_DIR}`)).code, 1, "the secrets directory exists before join-fleet.sh made it");
     for (const [name, file] of Object.entries(plans)) {
       const cp = await run("docker", ["cp", file, `${host.container}:/root/${path.basename(file)}`]);
       assert.equal(cp.code, 0, `copy ${name}: ${show(cp)}`);
@@ -123,6 +130,13 @@ describe("join-fleet.sh on a fresh Debian 12 host", { skip: enabled ? false : HO
       const w = await host.sh(`umask 077 && cat > ${SECRETS}/${file}`, `${value}\n`);
       assert.equal(w.code, 0, show(w));
     }
+    // The documented way to put a secret on the machine: join-fleet.sh creates its directory (0700).
+    for (const [key, file] of [["redisUrl", "redis-url"], ["apiToken", "api-token"]]) {
+      const stored = await host.sh(`bash ${JOIN} --store-secret ${key} < ${SECRETS}/${file}`);
+      assert.equal(stored.code, 0, show(stored));
+      assert.equal(stored.last, `changed: ${SECRETS_DIR}/${key} written (mode 0600)`);
+    }
+    assert.equal(await host.out(`stat -c '%a %u' ${SECRETS_DIR} ${SECRETS_DIR}/redisUrl ${SECRETS_DIR}/apiToken`), "700 0\n600 0\n600 0");
     await host.sh(`umask 077 && cat > /root/redis-join.conf`, `port 6379\nbind 0.0.0.0\nrequirepass ${REDIS_PASSWORD}\ndaemonize yes\n`);
     await host.out("redis-server /root/redis-join.conf >/dev/null");
   });
@@ -131,18 +145,42 @@ describe("join-fleet.sh on a fresh Debian 12 host", { skip: enabled ? false : HO
     rmSync(local, { recursive: true, force: true });
   });
 
+  it("a dry run on a fresh machine installs jq (it reads the plan) and changes nothing else", async () => {
+    assert.equal((await host.sh("command -v jq")).code, 1, "the fresh host already has jq");
+    const r = await join(`--plan /root/plan-v1.json --dry-run`);
+    assert.equal(r.code, 0, show(r));
+    assert.match(r.stdout, /^installed jq \(it reads the plan\)$/m);
+    assert.match(r.last, /^ok: dry run, nothing changed but installed jq \(5 roles, 2 workers planned for join-box\)$/);
+    noSecrets(r, "first dry run");
+    assert.equal((await host.sh("command -v docker")).code, 1, "the dry run installed docker");
+  });
+
+  it("a run that cannot start ends with a failed: line naming the step", async () => {
+    const badPlan = await join(`--plan /root/no-such-plan.json`);
+    assert.equal(badPlan.code, 2, show(badPlan));
+    assert.equal(badPlan.last, "failed: join-fleet on this machine: reading the plan: cannot read the plan /root/no-such-plan.json");
+    // An unexpected failure (errexit) too: here mktemp fails while the run sets up its private directory.
+    await host.out("mkdir -p /root/shim-mktemp && printf '#!/bin/sh\\nexit 1\\n' > /root/shim-mktemp/mktemp && chmod +x /root/shim-mktemp/mktemp");
+    const broken = await join(`--plan /root/plan-v1.json --dry-run`, "PATH=/root/shim-mktemp:$PATH ");
+    assert.equal(broken.code, 1, show(broken));
+    assert.match(broken.last, /^failed: join-fleet on join-box: reading the secrets: stopped \(exit 1\)\. hint: /);
+  });
+
   it("stops at the first failing role with its message: no auth key for a node that needs login", async () => {
     const r = await join(`--plan /root/plan-v0.json`);
     assert.equal(r.code, 1, show(r));
     assert.match(r.stdout, /^role facts: ok: /m);
     assert.match(r.stdout, /^role base: changed: /m);
-    assert.match(r.last, /^failed: join-fleet on join-box: role tailscale failed \(failed: tailscale on join-box: the node needs login and no auth key came on stdin/);
+    assert.match(r.last, /^failed: join-fleet on join-box: role tailscale: failed \(failed: tailscale on join-box: the node needs login and no auth key came on stdin/);
     assert.doesNotMatch(r.stdout, /^role docker/m, "a role after the failing one ran");
     assert.equal((await host.sh("command -v docker")).code, 1, "docker was installed after a failed role");
   });
 
   it("joins: roles in order (enrolled with the key file), no workers yet; then the worker image is built", async () => {
-    const r = await join(`--plan /root/plan-v0.json --auth-key-file ${SECRETS}/ts-auth-key`);
+    const stored = await host.sh(`bash ${JOIN} --store-secret authKey < ${SECRETS}/ts-auth-key`);
+    assert.equal(stored.code, 0, show(stored));
+    // The auth key comes from the secrets directory: no flag names it.
+    const r = await join(`--plan /root/plan-v0.json`);
     changed(r, "first join");
     noSecrets(r, "first join");
     const order = [...r.stdout.matchAll(/^role ([a-z-]+): (?:ok|changed):/gm)].map((m) => m[1]);
@@ -164,7 +202,7 @@ describe("join-fleet.sh on a fresh Debian 12 host", { skip: enabled ? false : HO
     ok(r, "dry run");
     noSecrets(r, "dry run");
     for (const role of ["facts", "base", "tailscale", "docker", "verify"]) {
-      assert.match(r.stdout, new RegExp(`^would run: env FLEET_HOST=join-box .*bash ${REMOTE}/roles/${role}\\.sh$`, "m"));
+      assert.match(r.stdout, new RegExp(`^would run: env FLEET_TAILSCALE_APT_REPO=.* FLEET_HOST=join-box .*bash ${REMOTE}/roles/${role}\\.sh${role === "tailscale" ? " < \\[secret: auth key file\\]" : ""}$`, "m"));
     }
     const runs = r.stdout.split("\n").filter((l) => l.startsWith("would run: docker run "));
     assert.equal(runs.length, 2, r.stdout);
@@ -232,12 +270,38 @@ describe("join-fleet.sh on a fresh Debian 12 host", { skip: enabled ? false : HO
     }
   });
 
-  it("a second run changes nothing", async () => {
+  it("a second run, with sudo (which resets the environment), changes nothing", async () => {
+    const sudo = await host.sh("command -v sudo || DEBIAN_FRONTEND=noninteractive apt-get install -y -q sudo >/dev/null 2>&1");
+    assert.equal(sudo.code, 0, show(sudo));
     const before = await containers();
-    const r = await join(`--plan /root/plan-v1.json ${secretArgs}`);
+    const r = await join(`--plan /root/plan-v1.json ${secretArgs}`, "sudo -n ");
     ok(r, "second run");
     assert.match(r.stdout, /^worker echo-1: ok /m);
     assert.deepEqual(await containers(), before);
+  });
+
+  it("a container left by a failed docker run is recreated by the next run, never started as it is", async () => {
+    // `docker run` creates the container, then fails to start it (here a stand-in docker that
+    // creates and reports a start failure): the container stays behind in state Created.
+    await host.out("docker rm -f echo-1 >/dev/null");
+    await host.sh(
+      "mkdir -p /root/shim-docker && cat > /root/shim-docker/docker && chmod +x /root/shim-docker/docker",
+      '#!/bin/bash\nif [[ "$1" == run ]]; then shift; [[ "$1" == -d ]] && shift; /usr/bin/docker create "$@" >/dev/null; echo "docker: Error response from daemon: simulated start failure" >&2; exit 125; fi\nexec /usr/bin/docker "$@"\n',
+    );
+    const failed = await join(`--plan /root/plan-v1.json ${secretArgs}`, "PATH=/root/shim-docker:$PATH ");
+    assert.equal(failed.code, 1, show(failed));
+    assert.equal(failed.last, "failed: join-fleet on join-box: worker echo-1: create: docker run failed (exit 125). hint: read the docker error above; run join-fleet.sh again after fixing it: the container is recreated");
+    assert.equal(await host.out("docker inspect -f '{{.State.Status}}' echo-1"), "created");
+    noSecrets(failed, "failed run");
+    assert.equal((await host.sh("ls -d /run/gpu-fleet-join.* 2>/dev/null")).stdout, "", "a failed run left its env file directory");
+
+    // The next run (secrets from the secrets directory, no flags) replaces it with a running worker.
+    const r = await join(`--plan /root/plan-v1.json`);
+    changed(r, "run after the failed one");
+    assert.equal(r.last, "changed: echo-1 recreated");
+    assert.equal(await host.out("docker inspect -f '{{.State.Status}}' echo-1"), "running");
+    assert.match(await roundTrip("after recovery"), /^AFTER RECOVERY worker=join-box-echo-[12] threads=1 greeting=hello token=/);
+    ok(await join(`--plan /root/plan-v1.json`), "run after the recovery");
   });
 
   it("a changed plan drains and replaces a worker and removes the one the plan no longer has", async () => {

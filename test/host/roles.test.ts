@@ -109,6 +109,20 @@ describe("role scripts on a fresh Debian 12 host", { skip: enabled ? false : HOW
     changedRun(await host.role("docker"), "docker"); // back to the default
   });
 
+  it("docker: a non-root SSH user gets Docker access through the docker group, once", async () => {
+    await host.out("useradd -m -s /bin/bash fleetops");
+    const denied = await host.sh("runuser -u fleetops -- docker info");
+    assert.notEqual(denied.code, 0, "a user outside the docker group reached dockerd");
+    const r = await host.role("docker", { FLEET_DOCKER_USERS: "fleetops" });
+    changedRun(r, "docker");
+    assert.match(r.last, /^changed: fleetops added to the docker group \(Docker over ssh:\/\/ as fleetops\)$/);
+    // A new login session, as each SSH connection of the Docker provider is.
+    const info = await host.sh("runuser -l fleetops -c 'docker info --format {{.ServerVersion}}'");
+    assert.equal(info.code, 0, show(info));
+    okRun(await host.role("docker", { FLEET_DOCKER_USERS: "fleetops" }), "docker");
+    failedRun(await host.role("docker", { FLEET_DOCKER_USERS: "nosuchuser" }), "docker", "gpu-box-1", /user nosuchuser does not exist/);
+  });
+
   it("nvidia-driver: none and preinstalled modes", async () => {
     okRun(await host.role("nvidia-driver", { FLEET_NVIDIA_DRIVER: "none" }), "nvidia-driver");
     const pre = await host.role("nvidia-driver", { FLEET_NVIDIA_DRIVER: "preinstalled" });
@@ -137,6 +151,19 @@ describe("role scripts on a fresh Debian 12 host", { skip: enabled ? false : HOW
     assert.equal((await host.calls(/^dpkg postinst/)).length, installs, "second run installed packages");
     assert.equal(await host.sh("systemctl is-active gpu-fleet-reboot.timer").then((r) => r.stdout.trim()), "inactive");
     okRun(await host.role("nvidia-driver", { FLEET_NVIDIA_DRIVER: "preinstalled" }), "nvidia-driver");
+  });
+
+  it("nvidia-driver: with the pinned driver running, a missing nouveau blacklist is written without a reboot", async () => {
+    await host.out("rm /etc/modprobe.d/gpu-fleet-blacklist-nouveau.conf");
+    // This stand-in host's kernel has no nouveau loaded (the reboot rule's other reason).
+    assert.equal((await host.sh("test -d /sys/module/nouveau")).code, 1);
+    const r = await host.role("nvidia-driver", nvidia);
+    changedRun(r, "nvidia-driver");
+    assert.match(r.last, /^changed: nouveau blacklisted$/);
+    assert.doesNotMatch(r.stdout, /reboot scheduled|previous boot id/);
+    assert.equal((await host.sh("systemctl is-active gpu-fleet-reboot.timer")).stdout.trim(), "inactive");
+    assert.match(await host.read("/etc/modprobe.d/gpu-fleet-blacklist-nouveau.conf"), /^blacklist nouveau$/m);
+    okRun(await host.role("nvidia-driver", nvidia), "nvidia-driver");
   });
 
   it("nvidia-driver: a different installed branch fails with a hint instead of swapping drivers", async () => {

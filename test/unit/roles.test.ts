@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { planConfig } from "../../components/core/pipeline";
 import type { HostPlan } from "../../components/core/planner";
-import { planRoles, roleFingerprint, shellEnv, type RoleContext } from "../../components/core/roles";
+import { planRoles, roleContext, roleFingerprint, shellEnv, type RoleContext } from "../../components/core/roles";
 import { EXAMPLE_KEYS, withHosts } from "../support/fixtures";
 import { REPO_ROOT } from "../support/run";
 
@@ -32,6 +32,19 @@ describe("role plan", () => {
     assert.deepEqual(steps.map((s) => s.via), ["address", "address", "address", "tailnet", "tailnet", "tailnet", "tailnet", "tailnet"]);
     assert.deepEqual(steps.filter((s) => s.authKeyOnStdin).map((s) => s.role), ["tailscale"]);
     assert.deepEqual(steps.filter((s) => s.mayReboot).map((s) => s.role), ["nvidia-driver"]);
+  });
+
+  it("puts a non-root SSH user in the docker group (Docker's ssh:// runs as that user); root and join hosts need nothing", () => {
+    const dockerEnv = (host: Record<string, unknown>) => {
+      const doc = withHosts({ h: host });
+      const result = planConfig(doc);
+      assert.ok(result.spec, JSON.stringify(result.errors));
+      return planRoles(result.plan.hosts[0], roleContext(result.spec, result.plan.hosts[0])).find((s) => s.role === "docker")?.env;
+    };
+    const cpuHost = { cpu: { cores: 4 }, ramMiB: 8192 };
+    assert.deepEqual(dockerEnv({ ...cpuHost, ssh: { address: "198.51.100.7", user: "alice", hostKey: EXAMPLE_KEYS.host } }), { FLEET_HOST: "h", FLEET_DOCKER_USERS: "alice" });
+    assert.deepEqual(dockerEnv({ ...cpuHost, ssh: { address: "198.51.100.7", hostKey: EXAMPLE_KEYS.host } }), { FLEET_HOST: "h" });
+    assert.deepEqual(dockerEnv({ ...cpuHost, join: {} }), { FLEET_HOST: "h" });
   });
 
   it("passes the planner's decisions as role parameters", () => {
