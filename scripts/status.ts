@@ -10,6 +10,7 @@ import type { HostPlan } from "../components/core/planner";
 import { diagnosticLines } from "../components/core/report";
 import { planRoles, roleContext, ROLE_LIBRARY } from "../components/core/roles";
 import type { FleetSpec } from "../components/core/schema";
+import type { HostKeySetting } from "../components/core/ssh-keys";
 import { parseKnownHosts, runOverSsh, sshFailure, type KnownHostKey, type SshOptions, type SshTarget } from "./lib/ssh";
 import { loadStack, REPO_ROOT } from "./lib/stack";
 import { evaluate, inspectTemplate, plannedEnvNames, statusJson, statusTable, unreachable, type HostDetails, type HostStatus } from "./lib/status";
@@ -79,7 +80,7 @@ async function lookAt(host: HostPlan, spec: FleetSpec, fleet: string, extraKeys:
 /** How to reach a host, or why it cannot be reached. */
 function targetOf(host: HostPlan, spec: FleetSpec, extraKeys: ReturnType<typeof parseKnownHosts>, via: StatusOptions["via"]): SshTarget | string {
   const ssh = spec.hosts[host.name]?.ssh;
-  const keysFor = (names: string[], pinned: unknown): KnownHostKey[] => [
+  const keysFor = (names: string[], pinned: HostKeySetting | undefined): KnownHostKey[] => [
     ...pinnedKeys(pinned),
     ...extraKeys.filter((e) => e.hosts.some((h) => names.includes(h) || names.some((n) => h === `[${n}]:22`))).map((e) => e.key),
   ];
@@ -99,10 +100,9 @@ function targetOf(host: HostPlan, spec: FleetSpec, extraKeys: ReturnType<typeof 
   return { name: host.name, address: host.name, port: ssh?.port ?? 22, user: ssh?.user ?? "root", hostKeys: keysFor([host.name, ...(ssh ? [ssh.address] : [])], ssh?.hostKey) };
 }
 
-/** The stack's hostKey as keys: a bare key, known_hosts line(s), or a list of either. */
-function pinnedKeys(hostKey: unknown): KnownHostKey[] {
-  const texts = Array.isArray(hostKey) ? hostKey : [hostKey];
-  return texts.filter((t): t is string => typeof t === "string").flatMap((t) => parseKnownHosts(t).map((e) => e.key));
+/** The keys the stack pins (ssh.hostKey); trust-on-first-use pins none, so status will not connect. */
+function pinnedKeys(setting: HostKeySetting | undefined): KnownHostKey[] {
+  return setting?.mode === "pinned" ? setting.keys.map((k) => ({ type: k.type, key: k.base64 })) : [];
 }
 
 function roleHashes(host: HostPlan, spec: FleetSpec): Record<string, string> {

@@ -115,7 +115,7 @@ export function sshArgs(target: SshTarget, knownHostsFile: string, options: SshO
 export async function runOverSsh(target: SshTarget, script: string, args: readonly string[], options: SshOptions): Promise<SshResult> {
   const missing = [target, ...(target.jump === undefined ? [] : [target.jump])].find((t) => t.hostKeys.length === 0);
   if (missing !== undefined) {
-    return { code: 255, stdout: "", stderr: `no pinned host key for ${missing.name}: set its ssh.hostKey (ssh-keyscan -t ed25519 ${missing.address})`, timedOut: false };
+    return { code: 255, stdout: "", stderr: `no pinned host key for ${missing.name}: pin its ssh.hostKey (gpu-fleet keyscan prints it), or pass its key with --known-hosts`, timedOut: false };
   }
   const dir = mkdtempSync(join(tmpdir(), "gpu-fleet-ssh-"));
   try {

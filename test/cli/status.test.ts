@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gpuFleet, STACK_TRACE } from "../support/run";
 
-const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExamplePublicKeyReplaceWithYours0000000";
+const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIoNW2520LjeuULKKbK2DT3mL6dh5TzfosoLTXbd9Zm+";
 
 /** A loopback port nobody listens on: bound, then closed. */
 async function closedPort(): Promise<number> {
@@ -28,9 +28,9 @@ before(async () => {
   // Accepts connections and never says a word: an SSH server that hangs.
   silent = createServer((socket) => sockets.push(socket));
   await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
-  ports = [await closedPort(), await closedPort(), (silent.address() as { port: number }).port];
+  ports = [await closedPort(), await closedPort(), (silent.address() as { port: number }).port, await closedPort()];
   const host = (name: string, port: number, pinned = true) => `    ${name}:
-      ssh: { address: 127.0.0.1, port: ${port}${pinned ? `, hostKey: "${KEY}"` : ""} }
+      ssh: { address: 127.0.0.1, port: ${port}, hostKey: ${pinned ? `"${KEY}"` : "trust-on-first-use"} }
       cpu: { cores: 4 }
       ramMiB: 8192
       workers: { kokoro: { replicas: 1 } }
@@ -46,7 +46,7 @@ before(async () => {
   gpu-fleet:services:
     kokoro: { image: ghcr.io/example/kokoro-cpu:1.4.0, device: cpu, ramMiB: 1000 }
   gpu-fleet:hosts:
-${host("closed-a", ports[0])}${host("closed-b", ports[1])}${host("hangs", ports[2])}${host("unpinned", ports[0], false)}`,
+${host("closed-a", ports[0])}${host("closed-b", ports[1])}${host("hangs", ports[2])}${host("unpinned", ports[3], false)}`,
   );
 });
 
@@ -72,7 +72,7 @@ describe("gpu-fleet status, hosts down", () => {
     assert.equal(error["closed-b"], `ssh: connect to host 127.0.0.1 port ${ports[1]}: Connection refused`);
     // ssh gives up during the banner exchange (ConnectTimeout), or the deadline kills it.
     assert.match(error.hangs ?? "", /^(Connection timed out during banner exchange|no answer within 3 s)$/);
-    assert.match(error.unpinned ?? "", /^no pinned host key for unpinned: set its ssh\.hostKey/);
+    assert.match(error.unpinned ?? "", /^no pinned host key for unpinned: pin its ssh\.hostKey \(gpu-fleet keyscan prints it\)/);
     assert.deepEqual(Object.keys(json.hosts[0] ?? {}), ["name", "reachable", "error", "gpus", "mps", "services", "drift"]);
     // In parallel: the hanging host's 3 s deadline bounds the whole run (the rest is Node starting up).
     assert.ok(seconds < 3 + 25, `took ${seconds} s`);
