@@ -17,11 +17,12 @@ if command -v nvidia-smi >/dev/null 2>&1; then
   section apps
   nvidia-smi --query-compute-apps=pid,gpu_uuid,used_memory --format=csv,noheader,nounits 2>&1
   section cgroups
-  # The container of each GPU process: the 64-hex docker id in its cgroup path.
+  # The container of each GPU process: a 64-hex docker id in its cgroup paths. All of them: on a host
+  # that is itself a container, its own id shows up too; the runner picks the fleet container's.
   nvidia-smi --query-compute-apps=pid --format=csv,noheader 2>/dev/null | while read -r pid; do
     [[ "$pid" =~ ^[0-9]+$ ]] || continue
-    id="$(grep -oE '[0-9a-f]{64}' "/proc/$pid/cgroup" 2>/dev/null | head -n 1)"
-    printf '%s %s\n' "$pid" "${id:--}"
+    ids="$(grep -oE '[0-9a-f]{64}' "/proc/$pid/cgroup" 2>/dev/null | sort -u | tr '\n' ' ')"
+    printf '%s %s\n' "$pid" "${ids:--}"
   done
 else
   echo "@absent"

@@ -146,8 +146,8 @@ export function evaluate(input: ProbeInput, stdout: string): { status: HostStatu
   const byId = new Map(containers.map((c) => [c.id, c]));
   const containerOfPid = new Map<number, ContainerLine | undefined>();
   for (const line of get("cgroups")) {
-    const [pid, id] = line.trim().split(/\s+/);
-    containerOfPid.set(Number(pid), id === undefined || id === "-" ? undefined : byId.get(id));
+    const [pid, ...ids] = line.trim().split(/\s+/);
+    containerOfPid.set(Number(pid), ids.map((id) => byId.get(id)).find((c) => c !== undefined));
   }
   const gpuLines = get("gpus").filter((l) => !l.startsWith("@"));
   const uuidToIndex = new Map<string, number>();

@@ -193,7 +193,8 @@ esac
   });
 
   it("refuses a host that presents another key than the pinned one", () => {
-    writeFileSync(stackFile, STACK("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExamplePublicKeyReplaceWithYours0000000"));
+    // A real key, but not this host's.
+    writeFileSync(stackFile, STACK("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIoNW2520LjeuULKKbK2DT3mL6dh5TzfosoLTXbd9Zm+"));
     const result = status("--json");
     assert.equal(result.status, 1);
     const json = JSON.parse(result.stdout) as { hosts: { reachable: boolean; error: string }[] };
