@@ -81,6 +81,7 @@ function directChanges(before: readonly SynthResource[], after: readonly SynthRe
  */
 function withComputedChanges(direct: readonly ResourceChange[], after: readonly SynthResource[]): ResourceChange[] {
   const changes = new Map(direct.map((c) => [`${c.type}\u0000${c.name}`, c]));
+  const typeOf = new Map(after.map((r) => [r.name, r.type]));
   const renewedNames = (): Set<string> => new Set([...changes.values()].filter((c) => c.kind === "create" || c.kind === "replace").map((c) => c.name));
   for (let grew = true; grew; ) {
     grew = false;
@@ -89,7 +90,8 @@ function withComputedChanges(direct: readonly ResourceChange[], after: readonly 
       const key = `${r.type}\u0000${r.name}`;
       const was = changes.get(key);
       if (was?.kind === "create" || was?.kind === "replace") continue;
-      const from = r.dependsOn.filter((d) => renewed.has(d));
+      // A container waits for the one before it in its rollout lane (dependsOn) but takes no value from it.
+      const from = r.dependsOn.filter((d) => renewed.has(d) && typeOf.get(d) !== CONTAINER);
       if (from.length === 0) continue;
       const ignored = new Set(r.ignoreChanges);
       const known = new Set((was?.inputs ?? []).map((i) => i.key));
@@ -104,6 +106,8 @@ function withComputedChanges(direct: readonly ResourceChange[], after: readonly 
   }
   return [...changes.values()];
 }
+
+const CONTAINER = "docker:index/container:Container";
 
 function holdsComputed(value: unknown): boolean {
   if (value === COMPUTED) return true;
