@@ -2,9 +2,9 @@
 // and the one-line registration of a module that parses its own arguments.
 
 import { Command, Option } from "commander";
-import { UsageError } from "../scripts/lib/stack";
+import { ProblemsFound, UsageError } from "../scripts/lib/stack";
 
-export { UsageError };
+export { ProblemsFound, UsageError };
 
 /** Exit codes of every command: documented in `gpu-fleet --help` and the README. */
 export const EXIT = { ok: 0, problems: 1, usage: 2, bug: 3 } as const;

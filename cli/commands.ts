@@ -9,12 +9,14 @@ import { external, type CliCommand } from "./command";
 import { diff } from "./diff";
 import { joinPlan } from "./join-plan";
 import { plan } from "./plan";
+import { status } from "./status";
 import { synth } from "./synth";
 
 export const COMMANDS: readonly CliCommand[] = [
   plan,
   synth,
   diff,
+  status,
   joinPlan,
   external("keyscan", "read an SSH host's keys and print the hostKey to pin", () => import("../scripts/keyscan")),
   external("docs", "regenerate README's config reference from the schema (--check: fail when it is stale)", () => import("../scripts/docs")),

@@ -4,7 +4,7 @@
 
 import { Command, CommanderError } from "commander";
 import { COMMANDS } from "./commands";
-import { EXIT, UsageError, type CliCommand } from "./command";
+import { EXIT, ProblemsFound, UsageError, type CliCommand } from "./command";
 
 const EXIT_CODES = `Exit codes: 0 ok, 1 problems found (config errors, a host down or drifting), 2 bad command line,
             3 a bug in gpu-fleet (FLEET_DEBUG=1 shows where).`;
@@ -52,6 +52,7 @@ export async function main(argv: string[], commands: readonly CliCommand[] = COM
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`${commandName}: ${message}\n`);
     if (error instanceof UsageError) return EXIT.usage;
+    if (error instanceof ProblemsFound) return EXIT.problems;
     if (process.env.FLEET_DEBUG === "1" && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
     else process.stderr.write(`${commandName}: this is a bug in gpu-fleet; FLEET_DEBUG=1 shows where.\n`);
     return EXIT.bug;

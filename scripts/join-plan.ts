@@ -8,8 +8,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parse } from "yaml";
-import type { Diagnostic } from "../components/core/diagnostics";
 import { planConfig } from "../components/core/pipeline";
+import { diagnosticLines } from "../components/core/report";
 import type { HostPlan, WorkerPlan } from "../components/core/planner";
 import { planRoles, roleContext, type RoleName } from "../components/core/roles";
 import type { FleetSpec } from "../components/core/schema";
@@ -120,22 +120,18 @@ function projectName(): string {
   return typeof doc?.name === "string" ? doc.name : "gpu-fleet";
 }
 
-function where(d: Diagnostic): string {
-  return d.path === "" ? "" : `${d.path}: `;
-}
-
 if (require.main === module) void import("../cli/main").then((cli) => cli.runAsScript("join-plan"));
 
 export function joinPlanCommand(args: { stack: string; host: string; out?: string }): number {
   const stack = loadStack(args.stack);
   const result = planConfig(stack.document, stack.diagnostics);
-  // Diagnostics as `npm run plan` prints them, on stderr: stdout carries only the JSON.
-  for (const warning of result.warnings) process.stderr.write(`! ${where(warning)}${warning.message}\n`);
+  // Diagnostics as `gpu-fleet plan` prints them, on stderr: stdout carries only the JSON.
   if (result.spec === undefined) {
-    for (const error of result.errors) process.stderr.write(`✗ ${where(error)}${error.message}\n`);
+    for (const line of diagnosticLines(result.errors, result.warnings)) process.stderr.write(`${line}\n`);
     process.stderr.write(`stack ${stack.name} (${stack.path}): ${result.errors.length} error${result.errors.length === 1 ? "" : "s"}; no join plan written.\n`);
     return 1;
   }
+  for (const line of diagnosticLines([], result.warnings)) process.stderr.write(`${line}\n`);
   const host = result.plan.hosts.find((h) => h.name === args.host);
   if (host === undefined) {
     const known = result.plan.hosts.map((h) => h.name);

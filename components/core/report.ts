@@ -1,4 +1,4 @@
-// What `npm run plan` prints: a table per host for people, and a stable JSON shape for tools.
+// What `gpu-fleet plan` prints: a table per host for people, and a stable JSON shape for tools.
 // Pure: returns text and data, the caller prints.
 
 import type { Diagnostic } from "./diagnostics";
@@ -68,11 +68,43 @@ export function planTable(result: PipelineResult): string {
     }
     lines.push("");
   }
-  for (const d of result.errors) lines.push(`✗ ${where(d)}${d.message}`);
-  for (const d of result.warnings) lines.push(`! ${where(d)}${d.message}`);
+  lines.push(...diagnosticLines(result.errors, result.warnings));
   const summary = `${result.plan.hosts.length} host${result.plan.hosts.length === 1 ? "" : "s"} planned, ${result.plan.hosts.reduce((n, h) => n + h.workers.length, 0)} workers; ${result.errors.length} error${result.errors.length === 1 ? "" : "s"}, ${result.warnings.length} warning${result.warnings.length === 1 ? "" : "s"}`;
   lines.push(summary);
   return lines.join("\n");
+}
+
+/** Diagnostics shown before the rest are counted: a screen's worth, with the headings. */
+export const SCREENFUL = 20;
+
+/**
+ * Errors (✗) and warnings (!) grouped by where they are: fleet-wide first, then each host under a
+ * `host <name>` heading, hosts in the order their first problem was found, errors before warnings.
+ * At most `limit` diagnostics; then a line counting the rest (`--json` has them all).
+ */
+export function diagnosticLines(errors: readonly Diagnostic[], warnings: readonly Diagnostic[], limit = SCREENFUL): string[] {
+  const groups = new Map<string | null, Diagnostic[]>([[null, []]]);
+  for (const d of [...errors, ...warnings]) groups.set(d.host, [...(groups.get(d.host) ?? []), d]);
+  const lines: string[] = [];
+  let shown = 0;
+  for (const [host, items] of groups) {
+    if (items.length === 0 || shown >= limit) continue;
+    const count = (severity: Diagnostic["severity"]): string => {
+      const n = items.filter((d) => d.severity === severity).length;
+      return n === 0 ? "" : `${n} ${severity}${n === 1 ? "" : "s"}`;
+    };
+    if (host !== null) lines.push(`host ${host}: ${[count("error"), count("warning")].filter((c) => c !== "").join(", ")}`);
+    for (const d of items.slice(0, limit - shown)) lines.push(`${d.severity === "error" ? "✗" : "!"} ${where(d)}${d.message}`);
+    shown += Math.min(items.length, limit - shown);
+  }
+  const total = errors.length + warnings.length;
+  if (total > shown) {
+    const hiddenErrors = Math.max(0, errors.length - lines.filter((l) => l.startsWith("✗ ")).length);
+    const hiddenWarnings = total - shown - hiddenErrors;
+    const parts = [hiddenErrors > 0 ? `${hiddenErrors} more error${hiddenErrors === 1 ? "" : "s"}` : "", hiddenWarnings > 0 ? `${hiddenWarnings} more warning${hiddenWarnings === 1 ? "" : "s"}` : ""];
+    lines.push(`… and ${parts.filter((p) => p !== "").join(" and ")} not shown; --json lists them all.`);
+  }
+  return lines;
 }
 
 function where(d: Diagnostic): string {

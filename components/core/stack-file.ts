@@ -4,7 +4,7 @@
 // `secure:` values stay opaque: the document records that the key is secret and holds a placeholder,
 // never the ciphertext, so nothing downstream can print or decrypt it.
 
-import { parseDocument } from "yaml";
+import { parseDocument, type YAMLError } from "yaml";
 import { CONFIG_NAMESPACE, type ConfigDocument } from "./schema";
 import { DiagnosticList, formatPath, type Diagnostic, type PathSegment } from "./diagnostics";
 
@@ -16,6 +16,8 @@ export interface StackFile {
   /** Keys of other namespaces (hcloud:token, tailscale:apiKey ...), with whether each is secret. */
   readonly providerKeys: Readonly<Record<string, { secret: boolean }>>;
   readonly diagnostics: readonly Diagnostic[];
+  /** The file is not valid YAML: diagnostics holds the first problem only, and nothing else was read. */
+  readonly syntaxError?: true;
 }
 
 export function parseStackFile(text: string, fileName: string): StackFile {
@@ -26,8 +28,9 @@ export function parseStackFile(text: string, fileName: string): StackFile {
 
   const yaml = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (yaml.errors.length > 0) {
-    for (const error of yaml.errors) out.error([], `${fileName}: ${error.message.split("\n")[0]}`);
-    return { document: { values, secretKeys }, providerKeys, diagnostics: out.all };
+    // Only the first: after a syntax error the parser's later complaints are mostly its consequences.
+    out.error([], syntaxError(text, fileName, yaml.errors[0]));
+    return { document: { values, secretKeys }, providerKeys, diagnostics: out.all, syntaxError: true };
   }
   const root: unknown = yaml.toJS();
   if (root === null || root === undefined) {
@@ -56,6 +59,16 @@ export function parseStackFile(text: string, fileName: string): StackFile {
     values[key] = scrubNestedSecrets(value, [key], out);
   }
   return { document: { values, secretKeys }, providerKeys, diagnostics: out.all };
+}
+
+/** `file:line:column: problem`, then the offending line with a caret under the column. */
+function syntaxError(text: string, fileName: string, error: YAMLError): string {
+  const problem = error.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
+  const at = error.linePos?.[0];
+  if (at === undefined) return `${fileName}: ${problem}`;
+  const line = text.split(/\r?\n/)[at.line - 1] ?? "";
+  const gutter = String(at.line).length;
+  return `${fileName}:${at.line}:${at.col}: ${problem}\n  ${at.line} | ${line}\n  ${" ".repeat(gutter)} | ${" ".repeat(Math.max(0, at.col - 1))}^`;
 }
 
 /**

@@ -65,6 +65,12 @@ export interface PulumiMockOptions {
   secretKeys?: string[];
   /** Extra outputs by type token, on top of the echoed inputs and the built-in defaults. */
   outputs?: Record<string, OutputsFor>;
+  /**
+   * What a provider computes (ids, digests, addresses, command output) stays unknown, as in a real
+   * preview of a new stack: custom resources get no id and only their inputs back. `outputs` and the
+   * built-in defaults are not used. For `gpu-fleet synth`, so no mock value passes for a real one.
+   */
+  computedUnknown?: boolean;
   /** Answers for provider function calls (invokes) by token; unknown tokens answer with their inputs. */
   calls?: Record<string, (args: pulumi.runtime.MockCallArgs) => Record<string, unknown>>;
 }
@@ -194,7 +200,7 @@ export function installPulumiMocks(options: PulumiMockOptions = {}): PulumiMocks
       const inputs = (args.inputs ?? {}) as Record<string, unknown>;
       const custom = args.custom ?? true;
       // args.id is the import id, "" (not undefined) unless importing: "" would leave every id unknown.
-      const id = custom ? args.id || mockId(args.type, args.name) : undefined;
+      const id = !custom ? undefined : options.computedUnknown === true ? args.id || undefined : args.id || mockId(args.type, args.name);
       const record: RecordedResource = {
         type: args.type,
         name: args.name,
@@ -212,7 +218,8 @@ export function installPulumiMocks(options: PulumiMockOptions = {}): PulumiMocks
       resources.push(record);
       if (context !== undefined) context.record = record;
 
-      const state: Record<string, unknown> = { ...inputs, ...(outputs[args.type]?.(args) ?? {}) };
+      const computed = options.computedUnknown === true ? {} : (outputs[args.type]?.(args) ?? {});
+      const state: Record<string, unknown> = { ...inputs, ...computed };
       for (const key of context?.secretOutputs ?? []) {
         if (key in state) state[key] = pulumi.secret(state[key]);
       }

@@ -2,6 +2,7 @@
 // create, delete, replace and update, decided the way the providers decide (FIELD-NOTES: which
 // input changes force a replacement). Pure.
 
+import { COMPUTED } from "./computed";
 import type { SynthResource } from "./synth";
 
 export type ChangeKind = "create" | "delete" | "replace" | "update";
@@ -10,6 +11,8 @@ export interface InputChange {
   readonly key: string;
   readonly before: unknown;
   readonly after: unknown;
+  /** For a `<computed>` input that will change: the created or replaced resources it comes from. */
+  readonly from?: readonly string[];
 }
 
 export interface ResourceChange {
@@ -43,6 +46,10 @@ const REPLACING: Readonly<Record<string, ReadonlySet<string>>> = {
 };
 
 export function diffResources(before: readonly SynthResource[], after: readonly SynthResource[]): ResourceChange[] {
+  return withComputedChanges(directChanges(before, after), after);
+}
+
+function directChanges(before: readonly SynthResource[], after: readonly SynthResource[]): ResourceChange[] {
   const key = (r: SynthResource): string => `${r.type}\u0000${r.name}`;
   const old = new Map(before.map((r) => [key(r), r]));
   const changes: ResourceChange[] = [];
@@ -64,6 +71,49 @@ export function diffResources(before: readonly SynthResource[], after: readonly 
   }
   for (const gone of old.values()) changes.push({ kind: "delete", type: gone.type, name: gone.name, host: gone.host, inputs: [] });
   return changes;
+}
+
+/**
+ * A `<computed>` input reads the same on both sides, but its value comes from a resource that is
+ * created or replaced now, so it will change: a container's image id when its image is new, a role's
+ * input from a replaced command's output. Such inputs change too (and may replace their resource in
+ * turn), as `pulumi preview` shows them: unknown, from a resource being replaced.
+ */
+function withComputedChanges(direct: readonly ResourceChange[], after: readonly SynthResource[]): ResourceChange[] {
+  const changes = new Map(direct.map((c) => [`${c.type}\u0000${c.name}`, c]));
+  const typeOf = new Map(after.map((r) => [r.name, r.type]));
+  const renewedNames = (): Set<string> => new Set([...changes.values()].filter((c) => c.kind === "create" || c.kind === "replace").map((c) => c.name));
+  for (let grew = true; grew; ) {
+    grew = false;
+    const renewed = renewedNames();
+    for (const r of after) {
+      const key = `${r.type}\u0000${r.name}`;
+      const was = changes.get(key);
+      if (was?.kind === "create" || was?.kind === "replace") continue;
+      // A container waits for the one before it in its rollout lane (dependsOn) but takes no value from it.
+      const from = r.dependsOn.filter((d) => renewed.has(d) && typeOf.get(d) !== CONTAINER);
+      if (from.length === 0) continue;
+      const ignored = new Set(r.ignoreChanges);
+      const known = new Set((was?.inputs ?? []).map((i) => i.key));
+      const computed = Object.keys(r.inputs)
+        .filter((k) => !ignored.has(k) && !known.has(k) && !k.startsWith("__") && holdsComputed(r.inputs[k]))
+        .map((k) => ({ key: k, before: r.inputs[k], after: r.inputs[k], from }));
+      if (computed.length === 0) continue;
+      const inputs = [...(was?.inputs ?? []), ...computed].sort((a, b) => (a.key < b.key ? -1 : 1));
+      changes.set(key, { kind: replaces(r.type, inputs) ? "replace" : "update", type: r.type, name: r.name, host: r.host, inputs });
+      grew = true;
+    }
+  }
+  return [...changes.values()];
+}
+
+const CONTAINER = "docker:index/container:Container";
+
+function holdsComputed(value: unknown): boolean {
+  if (value === COMPUTED) return true;
+  if (Array.isArray(value)) return value.some(holdsComputed);
+  if (typeof value === "object" && value !== null) return Object.values(value).some(holdsComputed);
+  return false;
 }
 
 function replaces(type: string, inputs: readonly InputChange[]): boolean {
@@ -89,7 +139,9 @@ export function renderDiff(changes: readonly ResourceChange[]): string {
     lines.push(group);
     for (const c of (groups.get(group) ?? []).sort((a, b) => (a.name < b.name ? -1 : 1))) {
       lines.push(`  ${SYMBOL[c.kind]} ${c.kind.padEnd(7)} ${c.type}  ${c.name}`);
-      for (const i of c.inputs) lines.push(`        ${i.key}: ${describeChange(i.before, i.after)}`);
+      for (const i of c.inputs) {
+        lines.push(`        ${i.key}: ${i.from === undefined ? describeChange(i.before, i.after) : `${COMPUTED}, from new ${i.from.join(", ")}`}`);
+      }
     }
   }
   const count = (k: ChangeKind): number => changes.filter((c) => c.kind === k).length;

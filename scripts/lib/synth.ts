@@ -2,11 +2,14 @@
 // registers: what `pulumi preview` would send to the providers, with secrets redacted. No
 // credentials, no Pulumi CLI, no network.
 
-import { resolve } from "node:path";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { relative, resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { credentialShape } from "../../components/core/checks";
-import { installPulumiMocks, MOCK_SECRET_MARKERS, redactSecrets, type RecordedResource } from "./mock-engine";
+import { installPulumiMocks, isSecretValue, MOCK_SECRET_MARKERS, redactSecrets, type RecordedResource } from "./mock-engine";
 import { engineConfig } from "./engine-config";
+import { COMPUTED } from "./computed";
 import type { LoadedStack } from "./stack";
 import { REPO_ROOT } from "./stack";
 
@@ -18,6 +21,8 @@ export interface SynthResource {
   /** The host the resource belongs to, or null for fleet-wide resources. */
   readonly host: string | null;
   readonly inputs: Record<string, unknown>;
+  /** Names of the resources it depends on (dependsOn and the resources its inputs come from). */
+  readonly dependsOn: readonly string[];
   /** Inputs the program tells Pulumi to ignore changes of. */
   readonly ignoreChanges: readonly string[];
   readonly deleteBeforeReplace: boolean;
@@ -45,7 +50,7 @@ export async function synthesize(stack: LoadedStack, programDir = REPO_ROOT): Pr
   // The SDK captures a stack trace for every promise it makes (runtime/debuggable.js), and under
   // tsx each one is source-mapped: most of synth's time. Offline tools never show those traces.
   if (process.env.FLEET_DEBUG !== "1") Error.stackTraceLimit = 0;
-  const engine = installPulumiMocks({ project: "gpu-fleet", stack: stack.name, preview: true, config, secretKeys, calls: { [GET_ACL]: () => livePolicyAssumed(stack) } });
+  const engine = installPulumiMocks({ project: "gpu-fleet", stack: stack.name, preview: true, computedUnknown: true, config, secretKeys, calls: { [GET_ACL]: () => livePolicyAssumed(stack) } });
   try {
     await import(resolve(programDir, "index.ts"));
   } catch (error) {
@@ -67,19 +72,50 @@ export async function synthesize(stack: LoadedStack, programDir = REPO_ROOT): Pr
     }
     return null;
   };
-  const resources = engine.resources
-    .filter((r) => r.type !== "pulumi:pulumi:Stack")
-    .map((r) => ({
-      type: r.type,
-      name: r.name,
-      parent: r.parentUrn === undefined ? null : (byUrn.get(r.parentUrn)?.name ?? null),
-      host: hostOf(r),
-      inputs: redactSecrets(r.inputs, knownSecrets) as Record<string, unknown>,
-      ignoreChanges: [...r.ignoreChanges],
-      deleteBeforeReplace: r.deleteBeforeReplace,
-    }))
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.type < b.type ? -1 : a.type > b.type ? 1 : 0));
+  const recorded = engine.resources.filter((r) => r.type !== "pulumi:pulumi:Stack");
+  const resources = (
+    await Promise.all(
+      recorded.map(async (r) => ({
+        type: r.type,
+        name: r.name,
+        parent: r.parentUrn === undefined ? null : (byUrn.get(r.parentUrn)?.name ?? null),
+        host: hostOf(r),
+        inputs: redactSecrets(await present(r.inputs, programDir), knownSecrets) as Record<string, unknown>,
+        dependsOn: r.dependencies.map((urn) => byUrn.get(urn)?.name).filter((n): n is string => n !== undefined).sort(),
+        ignoreChanges: [...r.ignoreChanges],
+        deleteBeforeReplace: r.deleteBeforeReplace,
+      })),
+    )
+  ).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.type < b.type ? -1 : a.type > b.type ? 1 : 0));
   return { ok: true, resources };
+}
+
+/**
+ * Inputs as a reviewer should read them: a value the engine only learns during `up` is `<computed>`,
+ * and a file the program ships is its path (relative to the program) and the sha256 of its content.
+ * Secret markers stay, for redactSecrets: a secret computed value prints as [secret].
+ */
+async function present(value: unknown, programDir: string): Promise<unknown> {
+  if (isSecretValue(value)) return { ...value, value: await present(value.value, programDir) };
+  if (pulumi.isUnknown(value)) return COMPUTED;
+  if (value instanceof pulumi.asset.FileAsset) {
+    const path = resolve(programDir, await value.path);
+    return { file: relative(programDir, path), contentSha256: createHash("sha256").update(readFileSync(path)).digest("hex") };
+  }
+  if (value instanceof pulumi.asset.StringAsset) {
+    return { text: true, contentSha256: createHash("sha256").update(await value.text).digest("hex") };
+  }
+  if (isAssetOrArchive(value)) throw new Error("synth cannot show this kind of asset yet; teach scripts/lib/synth.ts present() about it");
+  if (Array.isArray(value)) return Promise.all(value.map((v) => present(v, programDir)));
+  if (typeof value === "object" && value !== null) {
+    const entries = await Promise.all(Object.entries(value as Record<string, unknown>).map(async ([k, v]) => [k, await present(v, programDir)] as const));
+    return Object.fromEntries(entries);
+  }
+  return value;
+}
+
+function isAssetOrArchive(value: unknown): boolean {
+  return pulumi.asset.Asset.isInstance(value) || pulumi.asset.Archive.isInstance(value);
 }
 
 /** One block per resource: `type name (parent)` then its inputs, one per line. */
@@ -88,7 +124,7 @@ export function renderSynth(resources: readonly SynthResource[]): string {
   for (const r of resources) {
     lines.push(`${r.type}  ${r.name}${r.parent === null ? "" : `  (parent ${r.parent})`}`);
     for (const [key, value] of Object.entries(r.inputs).sort(([a], [b]) => (a < b ? -1 : 1))) {
-      lines.push(`    ${key}: ${JSON.stringify(value)}`);
+      lines.push(`    ${key}: ${JSON.stringify(value).split(JSON.stringify(COMPUTED)).join(COMPUTED)}`);
     }
   }
   lines.push(`${resources.length} resources`);

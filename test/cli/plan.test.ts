@@ -100,6 +100,22 @@ describe("npm run plan", () => {
     assert.match(result.stdout, /✗ hosts\.old-box\.nvidia\.branch: is 590, but GeForce GTX 1080 \(compute 6\.1\) is supported only up to branch 580\. Set nvidia\.branch to "580"\./);
   });
 
+  it("stops at the first YAML syntax error: file, line, column and the offending line, exit 1", () => {
+    const dir = mkdtempSync(join(tmpdir(), "fleet-plan-"));
+    const file = join(dir, "Pulumi.typo.yaml");
+    // The flow map on line 3 is never closed; line 6 holds a second mistake (a tab) that must not show.
+    writeFileSync(file, "config:\n  gpu-fleet:redis: { host: redis-vps }\n  gpu-fleet:tailnet: { admins: [group:ops]\n  gpu-fleet:services: {}\n  gpu-fleet:hosts:\n\tbox: {}\n");
+    for (const args of [[file], [file, "--json"]]) {
+      const result = plan(...args);
+      assert.equal(result.status, 1, result.stderr);
+      assert.equal(result.stdout, "");
+      assert.equal(
+        result.stderr,
+        `gpu-fleet plan: ${file}:4:3: Flow map in block collection must be sufficiently indented and end with a }\n  4 |   gpu-fleet:services: {}\n    |   ^\n`,
+      );
+    }
+  });
+
   it("exits 2 with usage for an unknown stack or option", () => {
     const unknown = plan("no-such-stack");
     assert.equal(unknown.status, 2);

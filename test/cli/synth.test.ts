@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gpuFleet, REPO_ROOT, STACK_TRACE } from "../support/run";
@@ -46,11 +47,36 @@ describe("npm run synth", () => {
     assert.ok((container?.inputs.envs as string[]).includes("REDIS_URL=[secret]"));
     assert.ok((container?.inputs.envs as string[]).includes("OMP_NUM_THREADS=2"));
     const server = json.resources.find((r) => r.type === "hcloud:index/server:Server");
-    assert.equal(server?.inputs.userData, "[secret]");
+    // The cloud-init carries the host's auth key, which the tailnet mints during up.
+    assert.equal(server?.inputs.userData, "<computed>");
     const table = synth("hetzner-gpu");
     assert.equal(table.status, 0);
     assert.match(table.stdout, /^docker:index\/container:Container  fleet-gex44-1-workers-kokoro-1  \(parent fleet-gex44-1-workers\)$/m);
     for (const secret of SECRETS) assert.ok(!table.stdout.includes(secret));
+  });
+
+  it("shows values known only after up as <computed>, files as path and content hash, and nothing a mock made up", () => {
+    for (const stack of ["hetzner-gpu", "laptop"]) {
+      const result = synth(stack, "--json");
+      assert.equal(result.status, 0, result.stderr);
+      assert.ok(!result.stdout.includes("sha256:"), `synth of ${stack} prints a mock digest`);
+      assert.ok(!result.stdout.includes("__pulumi"), `synth of ${stack} prints Pulumi internals`);
+      assert.ok(!/"[\w-]+-id"/.test(result.stdout), `synth of ${stack} prints a mock id`);
+      assert.ok(!/192\.0\.2\.|2001:db8::/.test(result.stdout), `synth of ${stack} prints a mock address`);
+    }
+    const json = JSON.parse(synth("hetzner-gpu", "--json").stdout) as SynthJson;
+    const byName = (name: string) => json.resources.find((r) => r.name === name)?.inputs;
+    // The image id of a container is its pulled image's, known once pulled.
+    assert.equal(byName("fleet-gex44-1-workers-kokoro-1")?.image, "<computed>");
+    // Hetzner ids: the server's firewall, placement group and SSH key exist only after up.
+    const server = byName("fleet-cpu-1-server-server");
+    assert.deepEqual([server?.firewallIds, server?.placementGroupId, server?.sshKeys], [["<computed>"], "<computed>", ["<computed>"]]);
+    // A reboot waits for a boot id other than the one the facts role reads on the host.
+    const reboot = byName("fleet-gex44-1-setup-nvidia-driver-reboot")?.environment as Record<string, string>;
+    assert.equal(reboot.FLEET_PREVIOUS_BOOT_ID, "<computed>");
+    // A copied role: its file under the project and the sha256 of what is on disk now.
+    const base = readFileSync(join(REPO_ROOT, "scripts/roles/base.sh"));
+    assert.deepEqual(byName("fleet-cpu-1-setup-copy-base")?.source, { file: "scripts/roles/base.sh", contentSha256: createHash("sha256").update(base).digest("hex") });
   });
 
   it("synthesizes an external-policy stack: keys, no policy file, the live policy read", () => {

@@ -196,9 +196,15 @@ describe("secrets", () => {
     assert.deepEqual(file.document.values, {});
   });
 
-  it("reports YAML syntax errors with the file name", () => {
-    const file = parseStackFile("config:\n  gpu-fleet:redis: { host: x\n", "broken.yaml");
+  it("reports the first YAML syntax error only, with file, line, column and the offending line", () => {
+    // Line 3 is where the parser finds the unclosed flow map of line 2 must have ended.
+    const file = parseStackFile("config:\n  gpu-fleet:redis: { host: x\n  gpu-fleet:services: [\n", "broken.yaml");
+    assert.equal(file.syntaxError, true);
     assert.equal(file.diagnostics.length, 1);
-    assert.match(file.diagnostics[0].message, /^broken\.yaml: /);
+    assert.equal(
+      file.diagnostics[0].message,
+      "broken.yaml:3:3: Flow map in block collection must be sufficiently indented and end with a }\n  3 |   gpu-fleet:services: [\n    |   ^",
+    );
+    assert.deepEqual(file.document.values, {});
   });
 });
