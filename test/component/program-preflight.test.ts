@@ -6,6 +6,7 @@ import { it } from "node:test";
 import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { parseStackFile } from "../../components/core/stack-file";
+import { EXAMPLE_KEYS } from "../support/fixtures";
 import { engineConfig } from "../../scripts/lib/engine-config";
 
 // Valid for the schema and the planner; only the stack name is wrong for Hetzner.
@@ -13,7 +14,7 @@ const STACK = `config:
   gpu-fleet:redis: { host: redis-vps }
   gpu-fleet:redisUrl: { secure: AAAB }
   gpu-fleet:tailnet: { admins: [group:ops] }
-  gpu-fleet:hcloud: { sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleKey0000000000000000000000000000000 ops@x" }
+  gpu-fleet:hcloud: { sshPublicKey: "${EXAMPLE_KEYS.user} ops@x" }
   gpu-fleet:services:
     embed: { image: ghcr.io/example/embed-cpu:3.1.0, device: cpu, ramMiB: 1024 }
   gpu-fleet:hosts:

@@ -8,7 +8,7 @@ import type { SynthResource } from "../../scripts/lib/synth";
 
 function resource(type: string, name: string, inputs: Record<string, unknown>, extra: { host?: string | null; ignoreChanges?: string[] } = {}): SynthResource {
   // Built loosely so that newer SynthResource fields (replaceOnChanges, replacementTrigger) are present and empty.
-  const r = { type, name, parent: null, host: extra.host ?? null, inputs, ignoreChanges: extra.ignoreChanges ?? [], deleteBeforeReplace: false, replaceOnChanges: [], replacementTrigger: undefined };
+  const r = { type, name, parent: null, host: extra.host ?? null, inputs, ignoreChanges: extra.ignoreChanges ?? [], dependsOn: [], deleteBeforeReplace: false, replaceOnChanges: [], replacementTrigger: undefined };
   return r as unknown as SynthResource;
 }
 
