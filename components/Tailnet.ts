@@ -28,6 +28,11 @@ export interface TailnetHost {
    * else is replaced: consumers must not replace anything on a new key (docs/tailnet.md, "Key lifecycle").
    */
   keyGeneration?: string | number;
+  /**
+   * Replaces the key whenever it changes, instead of keyGeneration: a Hetzner Cloud host's server
+   * identity (which includes its keyGeneration), so a replaced server gets a new key in its user data.
+   */
+  replacementTrigger?: pulumi.Input<string>;
 }
 
 export interface TailnetArgs {
@@ -191,7 +196,11 @@ export class Tailnet extends pulumi.ComponentResource {
           parent: this,
           // In managed mode the tags must exist in the uploaded policy before a key can carry them.
           dependsOn: this.acl !== undefined ? [this.acl] : [],
-          ...(host.keyGeneration !== undefined ? { replacementTrigger: host.keyGeneration } : {}),
+          ...(host.replacementTrigger !== undefined
+            ? { replacementTrigger: host.replacementTrigger }
+            : host.keyGeneration !== undefined
+              ? { replacementTrigger: host.keyGeneration }
+              : {}),
         },
       );
       this.keys[host.name] = key;

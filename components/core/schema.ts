@@ -258,6 +258,18 @@ const HostSchema = z
     keyGeneration: z.union([z.int().min(0), z.string().min(1)], { error: "must be a number or a word; change it to mint a new key" }).optional(),
     /** Pin each worker to its own cores (after the reserved ones), so workers do not share cores. */
     pinCpus: z.boolean().default(false),
+    /**
+     * How Pulumi's SSH dials this host (roles, gates, Docker): seconds per attempt and attempts, so a
+     * down host fails in about timeoutSeconds × attempts (docs/rollouts.md, "A host that is down").
+     */
+    connect: z
+      .strictObject({
+        timeoutSeconds: z.int().min(1).max(120).default(10),
+        attempts: z.int().min(1).max(30).default(3),
+        /** A new Hetzner Cloud server is reachable only once cloud-init has enrolled it: attempts right after it is created. */
+        enrollAttempts: z.int().min(1).max(120).default(40),
+      })
+      .prefault({}),
     reserve: ReserveSchema.optional(),
     workers: z.record(z.string(), HostWorkerSchema).default({}),
   })

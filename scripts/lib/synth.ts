@@ -21,6 +21,35 @@ export interface SynthResource {
   /** Inputs the program tells Pulumi to ignore changes of. */
   readonly ignoreChanges: readonly string[];
   readonly deleteBeforeReplace: boolean;
+  /** Inputs whose change the program turns into a replacement (the `replaceOnChanges` option). */
+  readonly replaceOnChanges: readonly string[];
+  /** The `replacementTrigger` option (a new value replaces the resource), or null. */
+  readonly replacementTrigger: unknown;
+  /** The name of the `deletedWith` resource, or null. */
+  readonly deletedWith: string | null;
+  /**
+   * Names of the resources this one waits for without taking an input from them: its `dependsOn`
+   * (a `dependsOn` resource whose output is also an input shows under inputDependencies only).
+   */
+  readonly dependsOn: readonly string[];
+  /** Per input, the names of the resources its value came from (the engine's property dependencies). */
+  readonly inputDependencies: Readonly<Record<string, readonly string[]>>;
+  /** The resource's id under the mock engine; a replaced resource gets a new one. */
+  readonly id: string | null;
+}
+
+/** The resource options `synth --json` shows for each resource. */
+export function resourceOptions(r: SynthResource): Record<string, unknown> {
+  return {
+    parent: r.parent,
+    dependsOn: r.dependsOn,
+    inputDependencies: r.inputDependencies,
+    replaceOnChanges: r.replaceOnChanges,
+    deleteBeforeReplace: r.deleteBeforeReplace,
+    ignoreChanges: r.ignoreChanges,
+    deletedWith: r.deletedWith,
+    replacementTrigger: r.replacementTrigger,
+  };
 }
 
 export type SynthResult = { ok: true; resources: SynthResource[] } | { ok: false; error: string };
@@ -67,17 +96,27 @@ export async function synthesize(stack: LoadedStack, programDir = REPO_ROOT): Pr
     }
     return null;
   };
+  const nameOf = (urn: string): string => byUrn.get(urn)?.name ?? urn;
   const resources = engine.resources
     .filter((r) => r.type !== "pulumi:pulumi:Stack")
-    .map((r) => ({
-      type: r.type,
-      name: r.name,
-      parent: r.parentUrn === undefined ? null : (byUrn.get(r.parentUrn)?.name ?? null),
-      host: hostOf(r),
-      inputs: redactSecrets(r.inputs, knownSecrets) as Record<string, unknown>,
-      ignoreChanges: [...r.ignoreChanges],
-      deleteBeforeReplace: r.deleteBeforeReplace,
-    }))
+    .map((r): SynthResource => {
+      const fromInputs = new Set(Object.values(r.propertyDependencies).flat());
+      return {
+        type: r.type,
+        name: r.name,
+        parent: r.parentUrn === undefined ? null : (byUrn.get(r.parentUrn)?.name ?? null),
+        host: hostOf(r),
+        inputs: redactSecrets(r.inputs, knownSecrets) as Record<string, unknown>,
+        ignoreChanges: [...r.ignoreChanges],
+        deleteBeforeReplace: r.deleteBeforeReplace,
+        replaceOnChanges: [...r.replaceOnChanges],
+        replacementTrigger: r.replacementTrigger === undefined ? null : redactSecrets(r.replacementTrigger, knownSecrets),
+        deletedWith: r.deletedWith === undefined ? null : nameOf(r.deletedWith),
+        dependsOn: r.dependencies.filter((u) => !fromInputs.has(u)).map(nameOf).sort(),
+        inputDependencies: Object.fromEntries(Object.entries(r.propertyDependencies).map(([k, urns]) => [k, urns.map(nameOf).sort()])),
+        id: r.id ?? null,
+      };
+    })
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.type < b.type ? -1 : a.type > b.type ? 1 : 0));
   return { ok: true, resources };
 }
