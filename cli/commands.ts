@@ -17,4 +17,5 @@ export const COMMANDS: readonly CliCommand[] = [
   diff,
   joinPlan,
   external("keyscan", "read an SSH host's keys and print the hostKey to pin", () => import("../scripts/keyscan")),
+  external("rollout", "simulate a rollout: each service's running workers over time, blocked hosts, total time", () => import("../scripts/rollout")),
 ];

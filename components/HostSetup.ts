@@ -98,7 +98,7 @@ export class HostSetup extends pulumi.ComponentResource {
       const role = new command.remote.Command(
         `${name}-${step.role}`,
         {
-          connection: connectionFor(step.via),
+          connection: connectionFor(step.via, first),
           create: `${sudo}env ${shellEnv(env)} bash ${shellQuote(`${dir}/${step.role}.sh`)}`,
           delete: undoCommand(step, sudo, dir) === undefined || args.serverId === undefined ? undoCommand(step, sudo, dir) : pulumi.output(args.serverId).apply((id) => undoCommand(step, sudo, dir, id) ?? ""),
           triggers: serverTriggers.length === 0 ? undefined : serverTriggers,

@@ -131,6 +131,21 @@ const DefaultsSchema = z.strictObject({
       vramMiB: z.int().min(0).default(512),
     })
     .default({ cores: 1, ramMiB: 2048, vramMiB: 512 }),
+  /**
+   * How long each kind of step takes, for the rollout simulator (`npm run rollout`) only; the
+   * program ignores them. Measure yours and set them here. docs/rollouts.md, "Simulate a rollout".
+   */
+  rolloutTimes: z
+    .strictObject({
+      imagePullSeconds: z.int().min(0).default(60),
+      containerStartSeconds: z.int().min(0).default(5),
+      /** From a container's start until its health gate passes. */
+      healthySeconds: z.int().min(0).default(30),
+      roleSeconds: z.int().min(0).default(20),
+      serverBootSeconds: z.int().min(0).default(90),
+      serverDeleteSeconds: z.int().min(0).default(30),
+    })
+    .prefault({}),
 });
 
 const HealthcheckSchema = z.strictObject({

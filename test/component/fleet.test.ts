@@ -38,7 +38,9 @@ describe("stack outputs", () => {
   });
 });
 
-const commands = (): RecordedResource[] => mocks.ofType("command:remote:Command");
+const commands = (): RecordedResource[] => mocks.ofType("command:remote:Command").filter((c) => !c.name.endsWith("-healthy"));
+const gates = (): RecordedResource[] => mocks.ofType("command:remote:Command").filter((c) => c.name.endsWith("-healthy"));
+const serverOf = (host: string): RecordedResource => mocks.named(`fleet-${host}-server-server`);
 const containers = (): RecordedResource[] => mocks.ofType("docker:index/container:Container");
 const role = (host: string, name: string): RecordedResource => mocks.named(`fleet-${host}-setup-${name}`);
 const plainText = (value: unknown): string => JSON.stringify(value);
@@ -104,10 +106,39 @@ describe("host roles", () => {
 
   it("fingerprint the role in the command text, so a change is an update and never runs the undo command", () => {
     for (const command of commands()) {
-      assert.equal(command.inputs.triggers, undefined, `${command.name} uses triggers`);
+      // Only an hcloud host's new server (a new id) replaces its roles.
+      const expected = command.name.startsWith("fleet-cpu-1-") ? [serverOf("cpu-1").id] : undefined;
+      assert.deepEqual(command.inputs.triggers, expected, `${command.name} triggers`);
       assert.match(String(command.inputs.create), /FLEET_ROLE_FINGERPRINT='[0-9a-f]{16}'/);
     }
     assert.match(String(role("gex44-1", "tailscale").inputs.delete), /tailscale logout/);
+  });
+
+  it("on an hcloud host, take the server id as an input of every role, copy and reboot wait, and never deletedWith it", () => {
+    const server = serverOf("cpu-1");
+    const onHost = mocks.resources.filter((r) => r.name.startsWith("fleet-cpu-1-setup-") && r.custom);
+    assert.ok(onHost.length >= 10);
+    for (const r of onHost) {
+      assert.ok((r.propertyDependencies.triggers ?? []).includes(server.urn ?? ""), `${r.name} triggers come from the server`);
+    }
+    assert.deepEqual(mocks.resources.filter((r) => r.deletedWith !== undefined).map((r) => r.name), []);
+    // The old server's tailscale role logs out only the machine that is that server.
+    const leave = String(role("cpu-1", "tailscale").inputs.delete);
+    assert.match(leave, /metadata\/instance-id/);
+    assert.ok(leave.includes(`[ "$id" = ${server.id ?? "?"} ]`));
+  });
+
+  it("pin an hcloud host's program-made host key on every connection", () => {
+    const key = mocks.named("fleet-cpu-1-server-host-key");
+    assert.equal(key.type, "tls:index/privateKey:PrivateKey");
+    const connection = (r: RecordedResource): { hostKey?: string } => (r.inputs.connection as { value: { hostKey?: string } }).value;
+    const pinned = connection(role("cpu-1", "facts")).hostKey;
+    assert.match(pinned ?? "", /^ssh-ed25519 [A-Za-z0-9+/]+=*$/);
+    for (const r of [...commands(), ...gates(), ...mocks.ofType("command:remote:CopyToRemote")].filter((c) => c.name.startsWith("fleet-cpu-1-"))) {
+      assert.equal(connection(r).hostKey, pinned, r.name);
+    }
+    const sshOpts = mocks.named("fleet-cpu-1-workers-docker").inputs.sshOpts as string[];
+    assert.ok(sshOpts.includes(`KnownHostsCommand=/bin/echo %H ${pinned ?? ""}`));
   });
 
   it("on hcloud hosts wait for the server, roles copy included", () => {
@@ -115,7 +146,12 @@ describe("host roles", () => {
     assert.ok(mocks.dependenciesOf(facts).some((d) => d.type === "hcloud:index/server:Server"));
     const copy = mocks.named("fleet-cpu-1-setup-copy-lib");
     assert.ok(mocks.dependenciesOf(copy).some((d) => d.type === "hcloud:index/server:Server"));
-    assert.equal((facts.inputs.connection as { value: { dialErrorLimit: number } }).value.dialErrorLimit, 60);
+    // The first role keeps dialing while cloud-init enrolls the new server; later ones fail fast.
+    const dial = (r: RecordedResource): { dialErrorLimit: number; perDialTimeout: number } => (r.inputs.connection as { value: { dialErrorLimit: number; perDialTimeout: number } }).value;
+    assert.deepEqual([dial(facts).dialErrorLimit, dial(facts).perDialTimeout], [40, 10]);
+    assert.deepEqual([dial(copy).dialErrorLimit, dial(copy).perDialTimeout], [40, 10]);
+    assert.deepEqual([dial(role("cpu-1", "docker")).dialErrorLimit, dial(role("cpu-1", "docker")).perDialTimeout], [3, 10]);
+    assert.deepEqual([dial(role("gex44-1", "base")).dialErrorLimit, dial(role("gex44-1", "base")).perDialTimeout], [3, 10]);
   });
 });
 
@@ -150,7 +186,11 @@ describe("workers", () => {
           "gpu-fleet.service": worker.service,
           "gpu-fleet.replica": String(worker.replica),
           "gpu-fleet.gpu": worker.gpu === null ? "cpu" : String(worker.gpu),
+          ...(host.kind === "hcloud" ? { "gpu-fleet.server": serverOf(host.name).id } : {}),
         });
+        // Docker applies these only at create: a change replaces the container.
+        assert.deepEqual([...c.replaceOnChanges], ["healthcheck", "init", "tmpfs", "cpuPeriod", "cpuQuota"]);
+        assert.equal(c.inputs.wait, undefined, "no provider health wait: the gate holds across runs");
       }
     }
     const kokoro = mocks.named("fleet-gex44-1-workers-kokoro-1");
@@ -171,16 +211,30 @@ describe("workers", () => {
     }
   });
 
-  it("wait for the previous worker of their rollout lane, across hosts", () => {
+  it("wait for the health gate of the previous worker of their lane, on their own host only", () => {
+    let chained = 0;
     for (const host of plan.hosts) {
       for (const worker of host.workers) {
-        if (worker.rolloutAfter === null) continue;
-        const predecessor = plan.hosts.flatMap((h) => h.workers.map((w) => ({ h, w }))).find(({ w }) => w.name === worker.rolloutAfter);
-        assert.ok(predecessor);
         const c = mocks.named(`fleet-${host.name}-workers-${worker.service}-${worker.replica}`);
-        const expected = `fleet-${predecessor.h.name}-workers-${predecessor.w.service}-${predecessor.w.replica}`;
+        const otherHosts = mocks.dependenciesOf(c).filter((d) => d.name.startsWith("fleet-") && !d.name.startsWith(`fleet-${host.name}-`));
+        assert.deepEqual(otherHosts.map((d) => d.name), [], `${c.name} depends on nothing of another host`);
+        if (worker.rolloutAfter === null) continue;
+        const predecessor = host.workers.find((w) => w.name === worker.rolloutAfter);
+        assert.ok(predecessor, `${worker.name}'s predecessor is on ${host.name}`);
+        const expected = `fleet-${host.name}-workers-${predecessor.service}-${predecessor.replica}-healthy`;
         assert.ok(mocks.dependenciesOf(c).some((d) => d.name === expected), `${c.name} waits for ${expected}`);
+        chained++;
       }
+    }
+    assert.ok(chained > 0);
+  });
+
+  it("each have a health gate: the gate script on stdin, for that container, re-run for every new container", () => {
+    for (const c of containers()) {
+      const gate = mocks.named(`${c.name}-healthy`);
+      assert.deepEqual(gate.inputs.triggers, [c.id]);
+      assert.match(String(gate.inputs.create), new RegExp(`FLEET_CONTAINER='${String(c.inputs.name)}'.* bash -s$`));
+      assert.match(String(gate.inputs.stdin), /^#!\/usr\/bin\/env bash\n# The rollout's health gate/);
     }
   });
 });
