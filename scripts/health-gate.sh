@@ -3,7 +3,7 @@
 # command whose trigger is the container's id, so it runs again for every new container).
 #
 # Exit 0 only when the container is running now and, if it has a healthcheck, Docker reports it
-# healthy now. Exit 1 when it is not, within FLEET_GATE_TIMEOUT seconds: the command fails, the
+# healthy now. Exit 1 when it has not been, by FLEET_GATE_TIMEOUT seconds: the command fails, the
 # next workers of its lane are not touched, and since a failed create leaves no state, the next
 # `pulumi up` runs this check again, and fails again until the container is healthy.
 #
@@ -31,16 +31,15 @@ while :; do
     read -r running restarting health <<<"$current"
     if [ "$running" = true ] && [ "$restarting" = false ]; then
       case "$health" in
-        healthy | none)
-          echo "health-gate: $container is running${health/none/}${health/healthy/ and healthy}"
+        healthy)
+          echo "health-gate: $container is running and healthy"
           exit 0
           ;;
-        unhealthy)
-          # Docker has given up on it (retries exhausted): no point waiting longer.
-          echo "health-gate: $container is unhealthy" >&2
-          exit 1
+        none)
+          echo "health-gate: $container is running (it has no healthcheck)"
+          exit 0
           ;;
-        *) ;; # starting: wait
+        *) ;; # starting, or unhealthy for now (Docker keeps checking, and it may recover): wait
       esac
     fi
   else

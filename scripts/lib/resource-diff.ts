@@ -81,9 +81,15 @@ export function inputReplaces(type: string, key: string): boolean {
   return "inPlace" in rule ? !rule.inPlace.includes(key) : rule.replacing.includes(key);
 }
 
+/** `triggers[*]`, `healthcheck.tests` → the input they are in (`triggers`, `healthcheck`). */
+export function topLevelKey(path: string): string {
+  return path.split(/[.[]/)[0] ?? path;
+}
+
 /** The inputs whose values decide a resource's identity: a new value means a new resource (and id). */
 export function replacingInputs(type: string, inputs: Record<string, unknown>, replaceOnChanges: readonly string[] = []): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(inputs).filter(([key]) => !key.startsWith("__") && (inputReplaces(type, key) || replaceOnChanges.includes(key))));
+  const replaceOn = replaceOnChanges.map(topLevelKey);
+  return Object.fromEntries(Object.entries(inputs).filter(([key]) => !key.startsWith("__") && (inputReplaces(type, key) || replaceOn.includes(key))));
 }
 
 export function diffResources(before: readonly SynthResource[], after: readonly SynthResource[]): ResourceChange[] {
@@ -106,7 +112,8 @@ export function diffResources(before: readonly SynthResource[], after: readonly 
     const triggered = JSON.stringify(was.replacementTrigger) !== JSON.stringify(now.replacementTrigger);
     if (triggered) inputs.push({ key: "(replacementTrigger)", before: was.replacementTrigger, after: now.replacementTrigger });
     if (inputs.length === 0) continue;
-    const replace = triggered || inputs.some((i) => inputReplaces(now.type, i.key) || now.replaceOnChanges.includes(i.key));
+    const replaceOn = now.replaceOnChanges.map(topLevelKey);
+    const replace = triggered || inputs.some((i) => inputReplaces(now.type, i.key) || replaceOn.includes(i.key));
     changes.push({ kind: replace ? "replace" : "update", type: now.type, name: now.name, host: now.host, inputs });
   }
   for (const gone of old.values()) changes.push({ kind: "delete", type: gone.type, name: gone.name, host: gone.host, inputs: [] });
