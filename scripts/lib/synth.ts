@@ -71,6 +71,8 @@ function livePolicyAssumed(stack: LoadedStack): Record<string, unknown> {
 /** Synthesizes a stack once per process (the Pulumi runtime is global). */
 export async function synthesize(stack: LoadedStack, programDir = REPO_ROOT): Promise<SynthResult> {
   const { config, secretKeys } = engineConfig(stack);
+  // Offline: no SSH runs, so the runner's ssh-agent is not checked (components/config.ts agentProblems).
+  process.env.GPU_FLEET_OFFLINE = "1";
   // The SDK captures a stack trace for every promise it makes (runtime/debuggable.js), and under
   // tsx each one is source-mapped: most of synth's time. Offline tools never show those traces.
   if (process.env.FLEET_DEBUG !== "1") Error.stackTraceLimit = 0;

@@ -7,8 +7,18 @@ import { gpuFleet, REPO_ROOT, STACK_TRACE } from "../support/run";
 import { standInSecret } from "../../scripts/lib/engine-config";
 import { MOCK_AUTH_KEY_PREFIX } from "../support/pulumi-mocks";
 
+interface SynthOptions {
+  parent: string | null;
+  dependsOn: string[];
+  inputDependencies: Record<string, string[]>;
+  replaceOnChanges: string[];
+  deleteBeforeReplace: boolean;
+  ignoreChanges: string[];
+  deletedWith: string | null;
+  replacementTrigger: unknown;
+}
 interface SynthJson {
-  resources: { type: string; name: string; parent: string | null; inputs: Record<string, unknown> }[];
+  resources: { type: string; name: string; parent: string | null; inputs: Record<string, unknown>; options: SynthOptions }[];
 }
 const synth = (...args: string[]) => gpuFleet(["synth", ...args]);
 const SECRETS = [standInSecret("gpu-fleet:redisUrl"), standInSecret("gpu-fleet:sshPrivateKey"), MOCK_AUTH_KEY_PREFIX, "plaintext-of-"];
@@ -48,6 +58,22 @@ describe("npm run synth", () => {
     assert.ok((container?.inputs.envs as string[]).includes("OMP_NUM_THREADS=2"));
     const server = json.resources.find((r) => r.type === "hcloud:index/server:Server");
     assert.equal(server?.inputs.userData, "[secret]");
+    // Resource options, as the program set them.
+    assert.deepEqual(container?.options, {
+      parent: "fleet-gex44-1-workers",
+      dependsOn: ["fleet-gex44-1-setup-container-toolkit", "fleet-gex44-1-setup-docker", "fleet-gex44-1-setup-mps", "fleet-gex44-1-setup-verify"],
+      inputDependencies: { image: ["fleet-gex44-1-workers-image-kokoro-gpu-1-4-0"] },
+      replaceOnChanges: ["healthcheck", "init", "tmpfs", "cpuPeriod", "cpuQuota"],
+      deleteBeforeReplace: true,
+      ignoreChanges: [],
+      deletedWith: null,
+      replacementTrigger: null,
+    });
+    assert.deepEqual(server?.options.replaceOnChanges, ["placementGroupId"]);
+    assert.deepEqual(server?.options.ignoreChanges, ["sshKeys"]);
+    assert.equal(server?.options.deleteBeforeReplace, true);
+    assert.match(String(json.resources.find((r) => r.name === "fleet-tailnet-key-cpu-1")?.options.replacementTrigger), /^location=fsn1 image=debian-12 placementGroup=\d+$/);
+    assert.deepEqual(json.resources.filter((r) => r.options.deletedWith !== null).map((r) => r.name), []);
     const table = synth("hetzner-gpu");
     assert.equal(table.status, 0);
     assert.match(table.stdout, /^docker:index\/container:Container  fleet-gex44-1-workers-kokoro-1  \(parent fleet-gex44-1-workers\)$/m);
