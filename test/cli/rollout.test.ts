@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { REPO_ROOT, runTool, STACK_TRACE } from "../support/run";
+import { spawnSync } from "node:child_process";
+import { REPO_ROOT, STACK_TRACE } from "../support/run";
 
 interface RolloutJson {
   services: Record<string, { workers: number; minRunning: number; maxUnavailable: number }>;
@@ -15,7 +16,11 @@ interface RolloutJson {
   hosts: Record<string, { completed: boolean }>;
   durationSeconds: number;
 }
-const rollout = (...args: string[]) => runTool("scripts/rollout.ts", args);
+// Two synths per run (each side): slower than runTool's 2-minute limit on a loaded machine.
+const rollout = (...args: string[]): { status: number | null; stdout: string; stderr: string } => {
+  const r = spawnSync(process.execPath, ["--import", "tsx", join(REPO_ROOT, "scripts/rollout.ts"), ...args], { cwd: REPO_ROOT, encoding: "utf8", timeout: 600_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+};
 const json = (...args: string[]): RolloutJson => {
   const r = rollout(...args, "--json");
   assert.equal(r.status, 0, r.stderr);
