@@ -10,7 +10,7 @@ import { DEFAULT_ROLLOUT_TIMES, renderRollout, simulateRollout, type RolloutTime
 import { loadStack, REPO_ROOT, resolveStackPath, UsageError } from "./lib/stack";
 import type { SynthResult } from "./lib/synth";
 
-const USAGE = `usage: npm run rollout -- <stack> [--from <old stack file>] [--down <host>]... [--parallel N] [--stop-on-error] [--json]
+const USAGE = `usage: gpu-fleet rollout [-s] <stack> [--from <old stack file>] [--down <host>]... [--parallel N] [--stop-on-error] [--json]
 
 Simulates the pulumi up that takes the fleet from --from (an older version of the stack file) to
 <stack>. Without --from: every worker container is replaced, as a new image for every service would.
@@ -41,7 +41,8 @@ export async function run(argv: string[]): Promise<number> {
       if (v === undefined || v.startsWith("--")) throw new UsageError(`${arg} needs a value\n${USAGE}`);
       return v;
     };
-    if (arg === "--from") from = value();
+    if (arg === "-s" || arg === "--stack") positional.push(value());
+    else if (arg === "--from") from = value();
     else if (arg === "--down") down.push(value());
     else if (arg === "--parallel") {
       const v = value();

@@ -132,7 +132,7 @@ const DefaultsSchema = z.strictObject({
     })
     .default({ cores: 1, ramMiB: 2048, vramMiB: 512 }),
   /**
-   * How long each kind of step takes, for the rollout simulator (`npm run rollout`) only; the
+   * How long each kind of step takes, for the rollout simulator (`gpu-fleet rollout`) only; the
    * program ignores them. Measure yours and set them here. docs/rollouts.md, "Simulate a rollout".
    */
   rolloutTimes: z
