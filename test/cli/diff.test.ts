@@ -51,8 +51,11 @@ describe("npm run diff", () => {
       changes.map((c) => [c.kind, c.host, c.name]),
       [
         ["create", "gex44-1", "fleet-gex44-1-workers-kokoro-4"],
+        ["create", "gex44-1", "fleet-gex44-1-workers-kokoro-4-healthy"],
         ["create", "gex44-1", "fleet-gex44-1-workers-kokoro-5"],
+        ["create", "gex44-1", "fleet-gex44-1-workers-kokoro-5-healthy"],
         ["delete", "gex44-1", "fleet-gex44-1-workers-yolo-2"],
+        ["delete", "gex44-1", "fleet-gex44-1-workers-yolo-2-healthy"],
       ].sort(),
     );
     assert.match(text, /^host gex44-1$/m);
