@@ -24,8 +24,8 @@ export interface TailnetHost {
   /** Tags the host joins with, e.g. `["tag:gpu-worker"]`. At least one: an untagged key would make the host a device of whoever owns the API credential. */
   tags: string[];
   /**
-   * Bump (any new value) to mint a new auth key for this host, e.g. to re-enroll a rebuilt machine. Nothing
-   * else is replaced: consumers must not replace anything on a new key (docs/tailnet.md, "Key lifecycle").
+   * Bump (any new value) to mint a new auth key for this host, e.g. to re-enroll a rebuilt machine. On an SSH
+   * host nothing else is replaced (the key goes on stdin); an hcloud server is replaced with its key (docs/tailnet.md).
    */
   keyGeneration?: string | number;
   /**
