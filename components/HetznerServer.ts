@@ -132,7 +132,10 @@ export function prepareHetznerServer(args: HetznerServerArgs): PreparedHetznerSe
   }
   // The same checks plan makes (core/checks.ts); the host label's value is the host name, validated above.
   problems.push(...hcloudLabelProblems(args.labels), ...hcloudLabelProblems({ [FLEET_LABEL_FLEET]: args.fleet }, true));
-  if (!coversNoWholeFamily(args.firewall.sshSourceCidrs)) problems.push("firewall.sshSourceCidrs: together they open SSH to the whole internet; list your admin networks");
+  // A set that covers everything is /0 too (reported above when one of them is /0 itself).
+  if (!coversNoWholeFamily(args.firewall.sshSourceCidrs) && !problems.some((p) => p.includes("opens SSH to the whole internet"))) {
+    problems.push("firewall.sshSourceCidrs: together they open SSH to the whole internet; list your admin networks");
+  }
   const labels: Record<string, string> = { ...args.labels, [FLEET_LABEL_HOST]: args.hostName, [FLEET_LABEL_FLEET]: args.fleet };
   if (problems.length > 0) throw new HetznerServerError(problems);
   return { labels, firewallRules: firewallRules(args.firewall) };

@@ -138,7 +138,7 @@ describe("host roles", () => {
       assert.equal(connection(r).hostKey, pinned, r.name);
     }
     const sshOpts = mocks.named("fleet-cpu-1-workers-docker").inputs.sshOpts as string[];
-    assert.ok(sshOpts.includes(`KnownHostsCommand=/bin/echo %H ${pinned ?? ""}`));
+    assert.ok(sshOpts.includes(`KnownHostsCommand=/usr/bin/printf "* %%s %%s\\n" ${pinned ?? ""}`), sshOpts.join(" "));
   });
 
   it("on hcloud hosts wait for the server, roles copy included", () => {

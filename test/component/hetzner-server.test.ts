@@ -265,11 +265,16 @@ describe("HetznerServer argument errors (no resource is created)", () => {
     assert.match(text, /'gpu-fleet\/host' is reserved/);
     assert.match(text, /key 'bad key!'/);
     assert.match(text, /value '-bad-value'/);
-    assert.match(text, /'10\.0\.0\.1' must be a CIDR/);
+    assert.match(text, /'10\.0\.0\.1' is not a CIDR/);
     assert.match(text, /'0\.0\.0\.0\/0' opens SSH to the whole internet/);
-    assert.match(text, /'300\.1\.1\.1\/8' must be a CIDR/);
+    assert.match(text, /'300\.1\.1\.1\/8' is not a CIDR/);
     assert.ok(!text.includes("'198.51.100.0/24'"), "a valid CIDR is not reported");
     assert.equal(found.length, 8);
+  });
+
+  it("rejects networks that together cover the internet, like /0", () => {
+    const found = problems(baseArgs({ firewall: { sshSourceCidrs: ["::/1", "8000::/1"], tailscaleUdp: false } }));
+    assert.deepEqual(found, ["firewall.sshSourceCidrs: together they open SSH to the whole internet; list your admin networks"]);
   });
 
   it("rejects a tag without the tag: prefix", () => {
