@@ -137,7 +137,9 @@ describe("host roles", () => {
     for (const r of [...commands(), ...gates(), ...mocks.ofType("command:remote:CopyToRemote")].filter((c) => c.name.startsWith("fleet-cpu-1-"))) {
       assert.equal(connection(r).hostKey, pinned, r.name);
     }
-    const sshOpts = mocks.named("fleet-cpu-1-workers-docker").inputs.sshOpts as string[];
+    // Provider config reaches the engine JSON-encoded.
+    const rawOpts = mocks.named("fleet-cpu-1-workers-docker").inputs.sshOpts;
+    const sshOpts = (typeof rawOpts === "string" ? JSON.parse(rawOpts) : rawOpts) as string[];
     assert.ok(sshOpts.includes(`KnownHostsCommand=/usr/bin/printf "* %%s %%s\\n" ${pinned ?? ""}`), sshOpts.join(" "));
   });
 
