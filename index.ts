@@ -4,12 +4,15 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import { loadAssets } from "./components/assets";
-import { loadProgramConfig, secretValue } from "./components/config";
+import { agentProblems, loadProgramConfig, secretValue } from "./components/config";
 import { formatDiagnostic, planConfig } from "./components/core/pipeline";
 import { Fleet, fleetProblems, type FleetArgs } from "./components/Fleet";
 
 const config = loadProgramConfig();
-const result = planConfig(config.document, config.diagnostics);
+const planned = planConfig(config.document, config.diagnostics);
+// Hosts that Pulumi reaches over SSH without a private key of their own or the fleet's.
+const needsAgent = planned.spec === undefined || planned.spec.sshPrivateKey !== undefined ? [] : planned.plan.hosts.filter((h) => h.kind !== "join" && planned.spec?.hosts[h.name].ssh?.privateKey === undefined).map((h) => h.name);
+const result = planConfig(config.document, [...config.diagnostics, ...agentProblems(process.env, needsAgent)]);
 for (const warning of result.warnings) pulumi.log.warn(formatDiagnostic(warning));
 if (result.spec === undefined) {
   // RunError ends the program with this message only: no stack trace, no resource touched.

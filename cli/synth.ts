@@ -15,7 +15,7 @@ export const synth: CliCommand = {
       )
       .argument("[stack]", "the stack, as with -s")
       .addOption(stackOption())
-      .option("--json", "print {resources: [{type, name, parent, inputs}]} on stdout")
+      .option("--json", "print {resources: [{type, name, parent, inputs, options}]} on stdout; options: parent, dependsOn, inputDependencies, replaceOnChanges, deleteBeforeReplace, ignoreChanges, deletedWith, replacementTrigger")
       .action(async (positional: string | undefined, opts: { stack?: string; json?: boolean }) => {
         const { synth: run } = await import("../scripts/synth");
         done(await run({ stack: pickStack(opts.stack, positional), json: opts.json === true }));

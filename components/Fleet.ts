@@ -3,10 +3,10 @@
 // nothing the planner could.
 
 import * as pulumi from "@pulumi/pulumi";
-import type * as docker from "@pulumi/docker";
-import { createFleetSshKey, createSpreadPlacementGroup, prepareHetznerServer } from "./HetznerServer";
+import { createFleetSshKey, createSpreadPlacementGroup, prepareHetznerServer, type ServerIdentity } from "./HetznerServer";
 import { hetznerServerArgs, Host } from "./Host";
 import { prepareTailnet, Tailnet, type TailnetArgs } from "./Tailnet";
+import { hcloudServerIdentity } from "./core/cloud-init";
 import type { FleetPlan } from "./core/planner";
 import { hostTags, planRoles, roleContext, roleFingerprint, ROLE_LIBRARY } from "./core/roles";
 import type { FleetSpec, SecretRef } from "./core/schema";
@@ -22,6 +22,8 @@ export interface FleetArgs {
   /** Local path of scripts/roles, relative to the project directory. */
   readonly rolesDir: string;
   readonly awaitRebootScript: string;
+  /** Text of scripts/health-gate.sh, the rollout's health gate. */
+  readonly healthGateScript: string;
   /** Resolves a SecretRef to its secret value (config.requireSecret in the program). */
   readonly secret: (ref: SecretRef) => pulumi.Output<string>;
 }
@@ -35,7 +37,7 @@ export class FleetPreflightError extends Error {
   }
 }
 
-function tailnetArgs(args: FleetArgs): TailnetArgs {
+function tailnetArgs(args: FleetArgs, serverIdentity: ReadonlyMap<string, ServerIdentity> = new Map()): TailnetArgs {
   const { spec, plan } = args;
   const tags = hostTags(spec);
   return {
@@ -50,7 +52,7 @@ function tailnetArgs(args: FleetArgs): TailnetArgs {
     mode: spec.tailnet.policy,
     // The base policy is merged only when the stack owns the policy file.
     basePolicy: spec.tailnet.policy === "managed" ? args.basePolicy : undefined,
-    hosts: plan.hosts.map((h) => ({ name: h.name, tags: [...tags], keyGeneration: spec.hosts[h.name].keyGeneration })),
+    hosts: plan.hosts.map((h) => ({ name: h.name, tags: [...tags], keyGeneration: spec.hosts[h.name].keyGeneration, replacementTrigger: serverIdentity.get(h.name) })),
     keyExpirySeconds: spec.tailnet.keyExpirySeconds,
   };
 }
@@ -110,8 +112,6 @@ export class Fleet extends pulumi.ComponentResource {
     const { spec, plan } = args;
     const tags = hostTags(spec);
 
-    this.tailnet = new Tailnet(`${name}-tailnet`, tailnetArgs(args), { parent: this });
-
     // Hetzner Cloud hosts share one spread placement group (each server on different hardware, so
     // one hardware failure takes one box) and one SSH key (Hetzner refuses duplicate keys).
     const hasHcloud = plan.hosts.some((h) => h.kind === "hcloud");
@@ -119,9 +119,22 @@ export class Fleet extends pulumi.ComponentResource {
     const publicKey = spec.hcloud?.sshPublicKey;
     const sshKey = hasHcloud && publicKey !== undefined ? createFleetSshKey(`${name}-ssh-key`, { fleet: args.fleet, publicKey }, { parent: this }) : undefined;
 
+    // What each Hetzner Cloud server is; a new value replaces the server, its tailnet key and its host key
+    // together, so the new server boots with keys of its own (docs/rollouts.md, "Replacing a server").
+    const serverIdentity = new Map<string, ServerIdentity>();
+    for (const h of plan.hosts) {
+      const hc = spec.hosts[h.name].hcloud;
+      if (hc === undefined) continue;
+      const identity = hcloudServerIdentity({ location: hc.location, image: hc.image, snapshot: hc.snapshot, keyGeneration: spec.hosts[h.name].keyGeneration });
+      // The placement group's id is known only once it exists: an object keeps the rest of the identity
+      // readable (and comparable offline, by synth and diff) while the id is still unknown.
+      serverIdentity.set(h.name, placementGroup === undefined ? identity : { identity, placementGroup: placementGroup.id });
+    }
+
+    this.tailnet = new Tailnet(`${name}-tailnet`, tailnetArgs(args, serverIdentity), { parent: this });
+
     const redisUrl = args.secret(spec.redisUrl);
     const fleetKey = spec.sshPrivateKey === undefined ? undefined : args.secret(spec.sshPrivateKey);
-    const lanes = new RolloutLanes();
     const hosts = new Map<string, Host>();
     // A join host gets its auth key (joinKeys) and nothing else: it runs its own roles and workers.
     for (const hostPlan of plan.hosts.filter((h) => h.kind !== "join")) {
@@ -137,6 +150,7 @@ export class Fleet extends pulumi.ComponentResource {
           scripts: args.scripts,
           rolesDir: args.rolesDir,
           awaitRebootScript: args.awaitRebootScript,
+          healthGateScript: args.healthGateScript,
           authKey: this.tailnet.authKeys[hostPlan.name],
           tags,
           privateKey: ownKey === undefined ? fleetKey : args.secret(ownKey),
@@ -145,14 +159,12 @@ export class Fleet extends pulumi.ComponentResource {
           hcloud: spec.hcloud,
           placementGroupId: placementGroup?.id,
           sshKeyId: sshKey?.id,
-          rolloutPredecessor: (worker) => (worker.rolloutAfter === null ? undefined : lanes.container(worker.rolloutAfter)),
+          serverIdentity: serverIdentity.get(hostPlan.name),
         },
         { parent: this },
       );
-      for (const [worker, container] of host.workers.containers) lanes.add(worker, container);
       hosts.set(hostPlan.name, host);
     }
-    lanes.assertComplete();
     this.hosts = hosts;
 
     const addresses = [...hosts.entries()].map(([hostName, host]) =>
@@ -168,39 +180,4 @@ export class Fleet extends pulumi.ComponentResource {
 /** The tailnet IPv4 the tailscale role prints in its status line (`... 100.64.0.7`). */
 export function tailnetAddress(stdout: string): string {
   return /\b(100\.(?:6[4-9]|[7-9]\d|1[01]\d|12[0-7])\.\d{1,3}\.\d{1,3})\b/.exec(stdout)?.[1] ?? "";
-}
-
-/**
- * Rollout lanes cross hosts: a worker may wait for a container of a host constructed later. The
- * dependency is a promise the SDK awaits before registering; every promise is settled by the end of
- * the Fleet's constructor, or the constructor fails (a plan naming a worker that does not exist).
- */
-class RolloutLanes {
-  private readonly pending = new Map<string, { promise: Promise<docker.Container>; resolve: (c: docker.Container) => void }>();
-  private readonly done = new Set<string>();
-
-  container(worker: string): Promise<docker.Container> {
-    return this.slot(worker).promise;
-  }
-
-  add(worker: string, container: docker.Container): void {
-    this.slot(worker).resolve(container);
-    this.done.add(worker);
-  }
-
-  assertComplete(): void {
-    const missing = [...this.pending.keys()].filter((w) => !this.done.has(w));
-    if (missing.length > 0) throw new Error(`rollout lanes name workers that were not created: ${missing.join(", ")}`);
-  }
-
-  private slot(worker: string): { promise: Promise<docker.Container>; resolve: (c: docker.Container) => void } {
-    let slot = this.pending.get(worker);
-    if (slot === undefined) {
-      let resolve: (c: docker.Container) => void = () => undefined;
-      const promise = new Promise<docker.Container>((r) => (resolve = r));
-      slot = { promise, resolve };
-      this.pending.set(worker, slot);
-    }
-    return slot;
-  }
 }

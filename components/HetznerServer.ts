@@ -4,9 +4,13 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import * as hcloud from "@pulumi/hcloud";
+import * as tls from "@pulumi/tls";
 
 import { coversWholeFamily, hcloudLabelProblems, parseCidr } from "./core/checks";
 import { renderCloudInit, validateEnrollment } from "./core/cloud-init";
+
+/** A server's identity (hcloudServerIdentity), with its placement group's id when it has one; a new value replaces it. */
+export type ServerIdentity = pulumi.Input<string> | { readonly identity: string; readonly placementGroup: pulumi.Input<string> };
 
 export interface HetznerServerArgs {
   /** Fleet host name = server name = tailnet hostname. */
@@ -39,8 +43,13 @@ export interface HetznerServerArgs {
   };
   /** A fleet-wide spread placement group (`createSpreadPlacementGroup`), id as string or number. */
   readonly placementGroupId?: pulumi.Input<string | number>;
+  /**
+   * What this server is (core/cloud-init.ts hcloudServerIdentity): a new value makes a new host key,
+   * and the Fleet gives the tailnet key the same trigger, so a replaced server gets new ones of both.
+   */
+  readonly identity: ServerIdentity;
   readonly tailscale: {
-    /** The host's single-use auth key. Secret; it ends up in the user data, which is therefore secret too. */
+    /** The host's single-use auth key, replaced with the server. Secret; it ends up in the user data, which is therefore secret too. */
     readonly authKey: pulumi.Input<string>;
     /** Tags the node requests; the key must carry them. */
     readonly tags: readonly string[];
@@ -53,13 +62,24 @@ export const FLEET_LABEL_FLEET = "gpu-fleet/fleet";
 /** Tailscale's default WireGuard port. */
 export const TAILSCALE_UDP_PORT = "41641";
 /**
- * Server inputs that are read at creation only. `userData`, `image` and `sshKeys` all force a new server in the
- * hcloud provider, and none of them is worth losing a running worker for: cloud-init runs only at first boot anyway,
- * a newer snapshot or image is for new servers, and root's SSH key is only injected at creation. Rebuild a server
- * deliberately as docs/hetzner.md says (a plain `--replace` would reuse these old values: the engine substitutes
- * the stored value of an ignored input whenever the resource has state).
+ * Server inputs whose changes are ignored. Root's SSH key (`sshKeys`, ForceNew) is only injected at creation: a new
+ * fleet key must not replace every server at once. The engine substitutes the stored value of an ignored input
+ * whenever the resource has state (pulumi/pulumi pkg/resource/deploy/step_generator.go, processIgnoreChanges), even
+ * for a replacement, so `userData` and `image` are NOT ignored: a replaced server must boot with its new keys and
+ * the image the config names. They change only with the server's identity (location, image or snapshot selector,
+ * keyGeneration): the tailnet key never changes behind the program's back (recreateIfInvalid: never), and the
+ * host key only with the identity. A snapshot selector resolves to an id at every run, so with one, `image` is
+ * ignored too (a newer snapshot is for new servers).
  */
-export const SERVER_CREATE_ONLY_INPUTS: readonly string[] = ["userData", "image", "sshKeys"];
+export function serverIgnoredInputs(snapshot: boolean): string[] {
+  return snapshot ? ["sshKeys", "image"] : ["sshKeys"];
+}
+
+/**
+ * Inputs the provider would update in place but that need a new server: hcloud's update of `placement_group_id`
+ * refuses a running server (hetznercloud/terraform-provider-hcloud internal/server/resource.go, setPlacementGroup).
+ */
+export const SERVER_REPLACE_ON_CHANGES: readonly string[] = ["placementGroupId"];
 
 export class HetznerServerError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -141,6 +161,10 @@ export class HetznerServer extends pulumi.ComponentResource {
   readonly serverId: pulumi.Output<number>;
   /** The rendered cloud-init user data, as the server was (or would be) created with it. Secret: it holds the auth key. */
   readonly userData: pulumi.Output<string>;
+  /** The server's SSH host key, made here and installed by cloud-init; its private half is a secret in state. */
+  readonly hostKey: tls.PrivateKey;
+  /** `ssh-ed25519 AAAA...`: what every connection to this server pins. */
+  readonly hostPublicKey: pulumi.Output<string>;
 
   constructor(name: string, args: HetznerServerArgs, opts?: pulumi.ComponentResourceOptions) {
     // Pure work first: every input problem is reported before any resource, this one included, exists.
@@ -167,10 +191,16 @@ export class HetznerServer extends pulumi.ComponentResource {
             })
         : args.image;
 
+    // A new host key with every new server (same identity as the server's replacing inputs).
+    this.hostKey = new tls.PrivateKey(`${name}-host-key`, { algorithm: "ED25519" }, { parent: this, replacementTrigger: args.identity });
+    this.hostPublicKey = this.hostKey.publicKeyOpenssh.apply((k) => k.trim());
+
     const tags = args.tailscale.tags;
-    // Derived from the (secret) key, so secret already; wrapped again so that stays true even for a plain-string key.
+    // Derived from the (secret) keys, so secret already; wrapped again so that stays true even for a plain-string key.
     this.userData = pulumi.secret(
-      pulumi.output(args.tailscale.authKey).apply((authKey) => renderCloudInit({ hostName: args.hostName, tags, authKey })),
+      pulumi
+        .all([args.tailscale.authKey, this.hostKey.privateKeyOpenssh, this.hostPublicKey])
+        .apply(([authKey, privateKey, publicKey]) => renderCloudInit({ hostName: args.hostName, tags, authKey, sshHostKey: { privateKey, publicKey } })),
     );
 
     this.server = new hcloud.Server(
@@ -188,16 +218,15 @@ export class HetznerServer extends pulumi.ComponentResource {
         publicNets: [{ ipv4Enabled: true, ipv6Enabled: true }],
         deleteProtection: args.deleteProtection,
         rebuildProtection: args.deleteProtection,
-        // Lets Docker stop the worker containers (they drain on SIGTERM) before the server goes.
+        // A last resort: the containers have already drained (their deletes run before the server's, Host.ts);
+        // this shuts the OS down cleanly before Hetzner deletes the server.
         shutdownBeforeDeletion: true,
         userData: this.userData,
       },
       {
         parent: this,
-        // userData forces a new server in hcloud, and cloud-init only runs at first boot anyway: a rotated auth
-        // key or an edited cloud-init must never replace a running worker. The same holds for a newer
-        // image/snapshot and for root's SSH key. See SERVER_CREATE_ONLY_INPUTS and docs/hetzner.md.
-        ignoreChanges: [...SERVER_CREATE_ONLY_INPUTS],
+        ignoreChanges: serverIgnoredInputs(args.snapshotSelector !== undefined),
+        replaceOnChanges: [...SERVER_REPLACE_ON_CHANGES],
         // The server name (= host name) is unique in the Hetzner project: a replacement (e.g. a new location)
         // can only be created once the old server is gone.
         deleteBeforeReplace: true,
@@ -213,6 +242,7 @@ export class HetznerServer extends pulumi.ComponentResource {
       ipv6Address: this.ipv6Address,
       serverId: this.serverId,
       firewallId: this.firewall.id,
+      hostPublicKey: this.hostPublicKey,
     });
   }
 }

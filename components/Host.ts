@@ -3,10 +3,10 @@
 // one another: changing one host's settings changes no other host's resources.
 
 import * as pulumi from "@pulumi/pulumi";
-import { HetznerServer, type HetznerServerArgs } from "./HetznerServer";
+import { HetznerServer, type HetznerServerArgs, type ServerIdentity } from "./HetznerServer";
 import { HostSetup, type SshConnection } from "./HostSetup";
 import { Workers } from "./Workers";
-import type { HostPlan, WorkerPlan } from "./core/planner";
+import type { HostPlan } from "./core/planner";
 import type { RoleStep } from "./core/roles";
 import type { HcloudFleetSpec, HostSpec, SecretRef } from "./core/schema";
 import { knownHostsLines, providerHostKey, type HostKeySetting, type PinnedHostKey } from "./core/ssh-keys";
@@ -19,6 +19,8 @@ export interface HostArgs {
   readonly scripts: Readonly<Record<string, string>>;
   readonly rolesDir: string;
   readonly awaitRebootScript: string;
+  /** Text of scripts/health-gate.sh. */
+  readonly healthGateScript: string;
   /** This host's Tailscale auth key (secret). */
   readonly authKey: pulumi.Input<string>;
   readonly tags: readonly string[];
@@ -31,13 +33,13 @@ export interface HostArgs {
   readonly placementGroupId?: pulumi.Input<string | number>;
   /** The fleet's hcloud SSH key, installed on hcloud servers at creation. */
   readonly sshKeyId?: pulumi.Input<string | number>;
-  /** The container a worker waits for in a rollout (rollout lanes span hosts). */
-  readonly rolloutPredecessor: (worker: WorkerPlan) => pulumi.Input<pulumi.Resource> | undefined;
+  /** What the hcloud server is (core/cloud-init.ts hcloudServerIdentity plus its placement group); hcloud hosts only. */
+  readonly serverIdentity?: ServerIdentity;
 }
 
 /** The HetznerServer of an hcloud host, from its plan and spec (the Fleet's preflight checks the same args). */
 export function hetznerServerArgs(
-  args: Pick<HostArgs, "plan" | "spec" | "fleet" | "sshKeyId" | "hcloud" | "placementGroupId" | "authKey" | "tags">,
+  args: Pick<HostArgs, "plan" | "spec" | "fleet" | "sshKeyId" | "hcloud" | "placementGroupId" | "authKey" | "tags" | "serverIdentity">,
 ): HetznerServerArgs {
   const hcloud = args.spec.hcloud;
   if (hcloud === undefined) throw new Error(`${args.plan.name} is not an hcloud host`);
@@ -53,6 +55,7 @@ export function hetznerServerArgs(
     sshKeyId: args.sshKeyId,
     firewall: { sshSourceCidrs: args.hcloud?.sshSourceCidrs ?? [], tailscaleUdp: args.hcloud?.tailscaleUdp ?? false },
     placementGroupId: args.placementGroupId,
+    identity: args.serverIdentity ?? "",
     tailscale: { authKey: args.authKey, tags: args.tags },
   };
 }
@@ -78,11 +81,17 @@ export class Host extends pulumi.ComponentResource {
     const port = spec.ssh?.port ?? 22;
     // The pinned keys (plan refuses an SSH host without them unless it says trust-on-first-use).
     // The command provider takes one key; OpenSSH (Docker, the reboot wait) takes them all.
+    // An hcloud server's host key is made by the program and installed by cloud-init: pinned from the first dial.
     const pinned = pinnedKeys(spec.ssh?.hostKey);
-    const hostKey = pinned === undefined ? undefined : providerHostKey(pinned);
+    const serverKey = this.server?.hostPublicKey;
+    const hostKey: pulumi.Input<string> | undefined = serverKey ?? (pinned === undefined ? undefined : providerHostKey(pinned));
     const jumpPinned = pinnedKeys(spec.ssh?.jumpHost?.hostKey);
-    // A new hcloud server is reachable on the tailnet only once cloud-init has enrolled it: keep dialing.
-    const tailnetConnection: SshConnection = { host: plan.name, port, user, hostKey, privateKey: args.privateKey, dialErrorLimit: hcloud === undefined ? 10 : 60 };
+    // Fail fast: a down host costs timeoutSeconds × attempts, not pulumi-command's default 10 × 15 s
+    // (pulumi/pulumi-command provider/pkg/provider/remote/connection.go: dialErrorLimit, perDialTimeout).
+    const dial = { perDialTimeout: spec.connect.timeoutSeconds, dialErrorLimit: spec.connect.attempts };
+    const tailnetConnection: SshConnection = { host: plan.name, port, user, hostKey, privateKey: args.privateKey, ...dial };
+    // Right after the server is created, it is reachable on the tailnet only once cloud-init has enrolled it.
+    const enrollConnection: SshConnection | undefined = hcloud === undefined ? undefined : { ...tailnetConnection, dialErrorLimit: spec.connect.enrollAttempts };
     const jump = spec.ssh?.jumpHost;
     const addressConnection: SshConnection | undefined =
       spec.ssh === undefined
@@ -93,7 +102,8 @@ export class Host extends pulumi.ComponentResource {
             user,
             hostKey,
             privateKey: args.privateKey,
-            proxy: jump === undefined ? undefined : { host: jump.address, port: jump.port, user: jump.user, hostKey: jumpPinned === undefined ? undefined : providerHostKey(jumpPinned), privateKey: args.privateKey },
+            ...dial,
+            proxy: jump === undefined ? undefined : { host: jump.address, port: jump.port, user: jump.user, hostKey: jumpPinned === undefined ? undefined : providerHostKey(jumpPinned), privateKey: args.privateKey, ...dial },
           };
 
     this.setup = new HostSetup(
@@ -106,11 +116,12 @@ export class Host extends pulumi.ComponentResource {
         sshUser: user,
         addressConnection,
         tailnetConnection,
-        tailnetKnownHosts: pinned === undefined ? undefined : knownHostsLines(pinned),
+        tailnetKnownHosts: serverKey !== undefined ? serverKey.apply((k) => `* ${k}\n`) : pinned === undefined ? undefined : knownHostsLines(pinned),
+        enrollConnection,
         authKey: args.authKey,
         awaitRebootScript: args.awaitRebootScript,
         dependsOn: this.server === undefined ? [] : [this.server.server],
-        deletedWith: this.server?.server,
+        serverId: this.server?.server.id,
       },
       { parent: this },
     );
@@ -122,14 +133,18 @@ export class Host extends pulumi.ComponentResource {
         plan,
         fleet: args.fleet,
         dockerHost: `ssh://${user}@${plan.name}:${port}`,
-        hostKeys: pinned?.map((k) => `${k.type} ${k.base64}`),
+        hostKeys: serverKey !== undefined ? serverKey.apply((k) => [k]) : pinned?.map((k) => `${k.type} ${k.base64}`),
+        connect: spec.connect,
         redisUrl: args.redisUrl,
         secret: args.secret,
         // Containers start once Docker, the GPU runtime and MPS are in place and Redis answers.
         dependsOn: [roles.docker, roles["container-toolkit"], roles.mps, roles.verify].filter((r): r is NonNullable<typeof r> => r !== undefined),
-        rolloutPredecessor: args.rolloutPredecessor,
+        gate: { connection: tailnetConnection, script: args.healthGateScript, sudo: user !== "root" },
+        serverId: this.server?.server.id,
       },
-      { parent: this, deletedWith: this.server?.server },
+      // No deletedWith: a deleted-with resource's own delete is skipped (pulumi/pulumi step.go,
+      // isDeletedWith), and the containers' deletes are their drain.
+      { parent: this },
     );
 
     this.registerOutputs({ tailnetName: this.tailnetName });

@@ -29,14 +29,21 @@ export interface HostSetupArgs {
    * reboot wait. Without it, the connection's one hostKey is used.
    */
   readonly tailnetKnownHosts?: pulumi.Input<string>;
+  /** By tailnet name with more attempts, for the first copies after an hcloud server is created (cloud-init is still enrolling it). */
+  readonly enrollConnection?: pulumi.Input<SshConnection>;
   /** The host's Tailscale auth key (secret); only the tailscale role reads it, on stdin. */
   readonly authKey: pulumi.Input<string>;
   /** Local script that waits for a rebooted host, run on the Pulumi runner. */
   readonly awaitRebootScript: string;
   /** Resources the first role waits for (the server of an hcloud host). */
   readonly dependsOn?: pulumi.Input<pulumi.Resource>[];
-  /** The hcloud server: when it is deleted, undo commands have nothing left to undo. */
-  readonly deletedWith?: pulumi.Resource;
+  /**
+   * The hcloud server's id. Every copy and role names it in `triggers`, so a new server re-runs them all;
+   * and since a trigger is an input taken from the server, the engine deletes them (their undo commands
+   * run on the old machine, last role first) before it deletes a server it replaces delete-before-replace
+   * (pulumi/pulumi pkg/resource/deploy/step_generator.go, calculateDependentReplacements).
+   */
+  readonly serverId?: pulumi.Input<string>;
 }
 
 /** Where the roles live on the host: under the SSH user's home, never a world-writable path. */
@@ -52,14 +59,15 @@ export class HostSetup extends pulumi.ComponentResource {
     super("gpu-fleet:index:HostSetup", name, {}, opts);
     const dir = remoteRolesDir(args.sshUser);
     const sudo = args.sshUser === "root" ? "" : "sudo -n ";
-    const connectionFor = (via: RoleStep["via"]): pulumi.Input<SshConnection> =>
-      via === "address" && args.addressConnection !== undefined ? args.addressConnection : args.tailnetConnection;
+    const connectionFor = (via: RoleStep["via"], first = false): pulumi.Input<SshConnection> =>
+      via === "address" && args.addressConnection !== undefined ? args.addressConnection : first && args.enrollConnection !== undefined ? args.enrollConnection : args.tailnetConnection;
+    const serverTriggers = args.serverId === undefined ? [] : [args.serverId];
 
     // Each script is copied file to file (unambiguous: an existing file is overwritten, parent
     // directories are created), over the connection of the first role that needs it, and again
     // only when its content changes. The shared library goes first, with the first role.
     const copies = new Map<string, command.remote.CopyToRemote>();
-    const copyOf = (file: string, via: RoleStep["via"], after: pulumi.Input<pulumi.Resource>[]): command.remote.CopyToRemote => {
+    const copyOf = (file: string, via: RoleStep["via"], after: pulumi.Input<pulumi.Resource>[], first: boolean): command.remote.CopyToRemote => {
       const existing = copies.get(file);
       if (existing !== undefined) return existing;
       const content = args.scripts[file];
@@ -67,12 +75,12 @@ export class HostSetup extends pulumi.ComponentResource {
       const copy = new command.remote.CopyToRemote(
         `${name}-copy-${file.replace(/\.sh$/, "")}`,
         {
-          connection: connectionFor(via),
+          connection: connectionFor(via, first),
           source: new pulumi.asset.FileAsset(join(args.rolesDir, file)),
           remotePath: `${dir}/${file}`,
-          triggers: [sha256(content)],
+          triggers: [sha256(content), ...serverTriggers],
         },
-        { parent: this, dependsOn: after, deletedWith: args.deletedWith },
+        { parent: this, dependsOn: after },
       );
       copies.set(file, copy);
       return copy;
@@ -82,26 +90,25 @@ export class HostSetup extends pulumi.ComponentResource {
     let previous: pulumi.Resource[] = [];
     for (const step of args.steps) {
       // The first copies wait for what the first role waits for (an hcloud host's server).
-      const after = step === args.steps[0] ? (args.dependsOn ?? []) : previous;
-      const scriptCopies = [copyOf(ROLE_LIBRARY, step.via, after), copyOf(`${step.role}.sh`, step.via, after)];
-      if (step.mayReboot) scriptCopies.push(copyOf("await-boot.sh", "tailnet", after));
+      const first = step === args.steps[0];
+      const after = first ? (args.dependsOn ?? []) : previous;
+      const scriptCopies = [copyOf(ROLE_LIBRARY, step.via, after, first), copyOf(`${step.role}.sh`, step.via, after, first)];
+      if (step.mayReboot) scriptCopies.push(copyOf("await-boot.sh", "tailnet", after, first));
       const env = { FLEET_ROLE_FINGERPRINT: roleFingerprint(step, args.scripts), ...step.env };
       const role = new command.remote.Command(
         `${name}-${step.role}`,
         {
-          connection: connectionFor(step.via),
+          connection: connectionFor(step.via, first),
           create: `${sudo}env ${shellEnv(env)} bash ${shellQuote(`${dir}/${step.role}.sh`)}`,
-          delete: undoCommand(step, sudo, dir),
+          delete: undoCommand(step, sudo, dir) === undefined || args.serverId === undefined ? undoCommand(step, sudo, dir) : pulumi.output(args.serverId).apply((id) => undoCommand(step, sudo, dir, id) ?? ""),
+          triggers: serverTriggers.length === 0 ? undefined : serverTriggers,
           // The auth key goes on stdin only: never in the command text, the environment or a log.
           stdin: step.authKeyOnStdin ? pulumi.secret(args.authKey) : undefined,
           logging: step.authKeyOnStdin ? "none" : "stdoutAndStderr",
           addPreviousOutputInEnv: false,
         },
-        {
-          parent: this,
-          dependsOn: [...(step === args.steps[0] ? (args.dependsOn ?? []) : []), ...scriptCopies, ...previous],
-          deletedWith: args.deletedWith,
-        },
+        // No deletedWith: the engine would skip the undo commands (pulumi/pulumi step.go, isDeletedWith).
+        { parent: this, dependsOn: [...(first ? (args.dependsOn ?? []) : []), ...scriptCopies, ...previous] },
       );
       roles[step.role] = role;
       previous = [role];
@@ -137,8 +144,9 @@ export class HostSetup extends pulumi.ComponentResource {
         stdin: connection.apply((c) => c.privateKey ?? ""),
         logging: "stdoutAndStderr",
         addPreviousOutputInEnv: false,
+        triggers: args.serverId === undefined ? undefined : [args.serverId],
       },
-      { parent: this, dependsOn: [role], deletedWith: args.deletedWith },
+      { parent: this, dependsOn: [role] },
     );
   }
 }
@@ -149,10 +157,20 @@ export function rebootBootId(stdout: string): string {
   return match?.[1] ?? "";
 }
 
-function undoCommand(step: RoleStep, sudo: string, dir: string): string | undefined {
+/**
+ * The undo command of a role. For an hcloud server (serverId), leaving the tailnet first checks that the
+ * machine is that server (Hetzner's metadata service): a replaced server's successor has the same tailnet
+ * name, and must never be logged out by its predecessor's delete. A machine that cannot say which server
+ * it is is not logged out, and the delete fails with the reason.
+ */
+export function undoCommand(step: RoleStep, sudo: string, dir: string, serverId?: string): string | undefined {
   switch (step.undo?.command) {
     case "leave-tailnet":
       // Logging out also deletes the node's key on the coordination server's side.
+      if (serverId !== undefined) {
+        if (!/^\d+$/.test(serverId)) throw new Error(`not a Hetzner Cloud server id: '${serverId}'`);
+        return `${sudo}sh -c 'id=$(curl -fsS --max-time 5 http://169.254.169.254/hetzner/v1/metadata/instance-id) || { echo "leave-tailnet: cannot read this server id from the metadata service; not logging out" >&2; exit 1; }; if [ "$id" = ${serverId} ]; then command -v tailscale >/dev/null && tailscale logout || true; else echo "leave-tailnet: this is server $id, not ${serverId}; not logging out"; fi'`;
+      }
       return `${sudo}sh -c 'command -v tailscale >/dev/null && tailscale logout || true'`;
     case "stop-mps":
       // The mps role itself, told to turn MPS off: stops the daemon and removes the unit.
@@ -161,6 +179,7 @@ function undoCommand(step: RoleStep, sudo: string, dir: string): string | undefi
       return undefined;
   }
 }
+
 
 function sha256(text: string): string {
   return createHash("sha256").update(text).digest("hex");

@@ -24,10 +24,15 @@ export interface TailnetHost {
   /** Tags the host joins with, e.g. `["tag:gpu-worker"]`. At least one: an untagged key would make the host a device of whoever owns the API credential. */
   tags: string[];
   /**
-   * Bump (any new value) to mint a new auth key for this host, e.g. to re-enroll a rebuilt machine. Nothing
-   * else is replaced: consumers must not replace anything on a new key (docs/tailnet.md, "Key lifecycle").
+   * Bump (any new value) to mint a new auth key for this host, e.g. to re-enroll a rebuilt machine. On an SSH
+   * host nothing else is replaced (the key goes on stdin); an hcloud server is replaced with its key (docs/tailnet.md).
    */
   keyGeneration?: string | number;
+  /**
+   * Replaces the key whenever it changes, instead of keyGeneration: a Hetzner Cloud host's server
+   * identity (which includes its keyGeneration), so a replaced server gets a new key in its user data.
+   */
+  replacementTrigger?: unknown;
 }
 
 export interface TailnetArgs {
@@ -191,7 +196,11 @@ export class Tailnet extends pulumi.ComponentResource {
           parent: this,
           // In managed mode the tags must exist in the uploaded policy before a key can carry them.
           dependsOn: this.acl !== undefined ? [this.acl] : [],
-          ...(host.keyGeneration !== undefined ? { replacementTrigger: host.keyGeneration } : {}),
+          ...(host.replacementTrigger !== undefined
+            ? { replacementTrigger: host.replacementTrigger }
+            : host.keyGeneration !== undefined
+              ? { replacementTrigger: host.keyGeneration }
+              : {}),
         },
       );
       this.keys[host.name] = key;

@@ -8,6 +8,8 @@ export const REPO_ROOT = resolve(__dirname, "..");
 export const ROLES_DIR = join(REPO_ROOT, "scripts", "roles");
 /** Relative to the project directory, where Pulumi runs local commands: the same on every checkout. */
 export const AWAIT_REBOOT_SCRIPT = "scripts/await-reboot.sh";
+/** The rollout's health gate, run on a host over SSH (its text goes on stdin). */
+export const HEALTH_GATE_FILE = join(REPO_ROOT, "scripts", "health-gate.sh");
 export const BASE_POLICY_FILE = join(REPO_ROOT, "tailnet", "policy.base.hujson");
 
 export interface FleetAssets {
@@ -17,6 +19,8 @@ export interface FleetAssets {
   readonly rolesDir: string;
   readonly basePolicy: string;
   readonly awaitRebootScript: string;
+  /** Text of scripts/health-gate.sh. */
+  readonly healthGateScript: string;
 }
 
 export function loadAssets(): FleetAssets {
@@ -29,5 +33,6 @@ export function loadAssets(): FleetAssets {
     rolesDir: "scripts/roles",
     basePolicy: readFileSync(BASE_POLICY_FILE, "utf8"),
     awaitRebootScript: AWAIT_REBOOT_SCRIPT,
+    healthGateScript: readFileSync(HEALTH_GATE_FILE, "utf8"),
   };
 }

@@ -4,6 +4,7 @@
 // Secret values never reach the pure modules: they see a placeholder, and components ask Pulumi for
 // the value with requireSecret, which keeps it a secret in state and logs.
 
+import { statSync } from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
 import * as runtimeConfig from "@pulumi/pulumi/runtime/config";
 import { DiagnosticList, type Diagnostic } from "./core/diagnostics";
@@ -64,4 +65,35 @@ function secretProbe(): (fullKey: string) => boolean | undefined {
 /** The secret value a SecretRef names, as a secret Output. */
 export function secretValue(ref: SecretRef): pulumi.Output<string> {
   return new pulumi.Config(CONFIG_NAMESPACE).requireSecret(ref.secret);
+}
+
+/** Set by the offline tools (synth, diff, rollout): no SSH ever runs, so the runner's agent does not matter. */
+export const OFFLINE_ENV = "GPU_FLEET_OFFLINE";
+
+/**
+ * The runner's ssh-agent, checked before anything runs. pulumi-command dials SSH_AUTH_SOCK whenever it
+ * is set, even when a private key is given, and a failed agent dial fails the whole connection
+ * (pulumi/pulumi-command provider/pkg/provider/remote/connection.go SSHConfig, connection_unix.go
+ * tryGetDefaultAgentSocket): a stale socket would break every role. The fleet uses the agent only
+ * when a host has no private key.
+ */
+export function agentProblems(env: NodeJS.ProcessEnv, needsAgent: readonly string[], isSocket: (path: string) => boolean = socketExists): readonly Diagnostic[] {
+  const out = new DiagnosticList();
+  if (env[OFFLINE_ENV] === "1") return out.all;
+  const sock = env.SSH_AUTH_SOCK;
+  if (sock !== undefined && sock !== "" && !isSocket(sock)) {
+    out.error(["sshPrivateKey"], `SSH_AUTH_SOCK is ${sock}, which is not a live agent socket. pulumi-command dials it for every SSH connection, even with a private key, and the dial fails: run \`env -u SSH_AUTH_SOCK npx pulumi up\`, or start the agent.`);
+  }
+  if ((sock === undefined || sock === "") && needsAgent.length > 0) {
+    out.error(["sshPrivateKey"], `is not set, and ${needsAgent.join(", ")} ${needsAgent.length === 1 ? "has" : "have"} no ssh.privateKey, so SSH would need the runner's ssh-agent, but SSH_AUTH_SOCK is not set. Set sshPrivateKey (pulumi config set --secret sshPrivateKey < key), or start an agent with the key.`);
+  }
+  return out.all;
+}
+
+function socketExists(path: string): boolean {
+  try {
+    return statSync(path).isSocket();
+  } catch {
+    return false;
+  }
 }

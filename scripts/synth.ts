@@ -1,8 +1,9 @@
 // gpu-fleet synth -s <stack> [--json] (npm run synth -- <stack> [--json]); options in cli/synth.ts.
-// Runs the real program under mocks and prints every resource with its type, name, parent and inputs.
+// Runs the real program under mocks and prints every resource with its type, name, parent, inputs
+// and (with --json) the resource options the program set.
 
 import { loadStack } from "./lib/stack";
-import { renderSynth, synthesize } from "./lib/synth";
+import { renderSynth, resourceOptions, synthesize } from "./lib/synth";
 
 export async function synth(opts: { stack: string; json: boolean }): Promise<number> {
   const stack = loadStack(opts.stack);
@@ -12,7 +13,7 @@ export async function synth(opts: { stack: string; json: boolean }): Promise<num
     return 1;
   }
   if (opts.json) {
-    const resources = result.resources.map(({ type, name, parent, inputs }) => ({ type, name, parent, inputs }));
+    const resources = result.resources.map((r) => ({ type: r.type, name: r.name, parent: r.parent, inputs: r.inputs, options: resourceOptions(r) }));
     process.stdout.write(`${JSON.stringify({ resources }, null, 2)}\n`);
   } else {
     process.stdout.write(`${renderSynth(result.resources)}\n`);

@@ -54,6 +54,32 @@ export interface TailscaleEnrollment {
 export interface CloudInitInput extends TailscaleEnrollment {
   /** The host's Tailscale auth key. Ends up in the user data, which must therefore be handled as a secret. */
   readonly authKey: string;
+  /**
+   * The server's SSH host key, made by the program (Ed25519, OpenSSH format). cloud-init installs it
+   * and deletes the image's keys, so the first connection is already pinned to it. Secret.
+   */
+  readonly sshHostKey?: { readonly privateKey: string; readonly publicKey: string };
+}
+
+/**
+ * What a Hetzner Cloud server is: the inputs that make it a different machine. A new value replaces
+ * the server, and with it its tailnet key and host key (their replacementTrigger), so the new
+ * server's user data carries new ones. Readable, because diffs show it.
+ */
+export function hcloudServerIdentity(server: { readonly location: string; readonly image: string; readonly snapshot?: string; readonly keyGeneration?: string | number }): string {
+  const parts = [`location=${server.location}`, server.snapshot !== undefined ? `snapshot=${server.snapshot}` : `image=${server.image}`];
+  if (server.keyGeneration !== undefined) parts.push(`keyGeneration=${String(server.keyGeneration)}`);
+  return parts.join(" ");
+}
+
+const ED25519_PUBLIC = /^ssh-ed25519 [A-Za-z0-9+/]+={0,2}$/;
+
+function validateHostKey(key: CloudInitInput["sshHostKey"]): string[] {
+  if (key === undefined) return [];
+  const problems: string[] = [];
+  if (!ED25519_PUBLIC.test(key.publicKey.trim())) problems.push("sshHostKey.publicKey: must be one `ssh-ed25519 AAAA...` key");
+  if (!/^-----BEGIN OPENSSH PRIVATE KEY-----\n[\s\S]+\n-----END OPENSSH PRIVATE KEY-----\n?$/.test(key.privateKey)) problems.push("sshHostKey.privateKey: must be an OpenSSH private key");
+  return problems;
 }
 
 export class CloudInitError extends Error {
@@ -232,7 +258,7 @@ esac
  * The result contains the auth key: treat it as a secret.
  */
 export function renderCloudInit(input: CloudInitInput): string {
-  const problems = [...validateEnrollment(input), ...validateAuthKey(input.authKey)];
+  const problems = [...validateEnrollment(input), ...validateAuthKey(input.authKey), ...validateHostKey(input.sshHostKey)];
   if (problems.length > 0) throw new CloudInitError(problems);
   const paths = { ...DEFAULT_CLOUD_INIT_PATHS, ...input.paths };
   const keyDir = paths.authKeyFile.slice(0, paths.authKeyFile.lastIndexOf("/")) || "/";
@@ -245,6 +271,14 @@ export function renderCloudInit(input: CloudInitInput): string {
     ],
     // Exec form: no shell, and the only argument is the script's path.
     runcmd: [[paths.enrollScript]],
+    // The program's host key replaces the image's: no key is generated, the image's are deleted.
+    ...(input.sshHostKey === undefined
+      ? {}
+      : {
+          ssh_deletekeys: true,
+          ssh_genkeytypes: [],
+          ssh_keys: { ed25519_private: input.sshHostKey.privateKey.endsWith("\n") ? input.sshHostKey.privateKey : `${input.sshHostKey.privateKey}\n`, ed25519_public: input.sshHostKey.publicKey.trim() },
+        }),
   };
   const text = `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;
   const bytes = Buffer.byteLength(text, "utf8");

@@ -122,10 +122,12 @@ export function planFleet(input: PlannerInput): FleetPlan {
 
 /**
  * Rollout lanes. Containers are replaced delete-before-replace (old drains and stops, then new
- * starts), so two versions never share a GPU's memory. To keep capacity, each service's workers
- * across the fleet are split into `maxUnavailable` lanes; within a lane each worker waits for the
- * previous one (dependsOn), so at most that many workers of a service are down at once. Lanes
- * interleave hosts: replica 1 of every host first, then replica 2, so a lane moves host to host.
+ * starts), so two versions never share a GPU's memory. A lane is a chain on ONE host: each worker
+ * waits (dependsOn) for the previous worker's health gate. Lanes never cross hosts, because the
+ * engine skips every dependent of a failed resource: a chain through a down host would stop the
+ * other hosts' rollouts (docs/rollouts.md). The fleet-wide budget, `maxUnavailable`, is therefore
+ * split among the hosts running the service: each gets at least one lane, the rest go one by one
+ * to the host with the most workers per lane. At most the sum, maxUnavailable, is down at once.
  */
 function planRollout(hosts: HostPlan[], input: PlannerInput, out: DiagnosticList): HostPlan[] {
   const after = new Map<string, string>();
@@ -133,21 +135,49 @@ function planRollout(hosts: HostPlan[], input: PlannerInput, out: DiagnosticList
   const deployed = hosts.filter((h) => h.kind !== "join");
   const services = [...new Set(deployed.flatMap((h) => h.workers.map((w) => w.service)))];
   for (const service of services) {
-    const workers = deployed
-      .flatMap((h, hostIndex) => h.workers.filter((w) => w.service === service).map((w) => ({ w, hostIndex })))
-      .sort((a, b) => a.w.replica - b.w.replica || a.hostIndex - b.hostIndex)
-      .map(({ w }) => w);
-    const spec = input.services[service];
-    const lanes = Math.max(1, Math.min(spec?.maxUnavailable ?? Math.floor(workers.length / 4), workers.length));
-    // A service with one worker in the fleet necessarily stops while it is replaced (docs/rollouts.md).
-    if (workers.length > 1 && spec?.maxUnavailable !== undefined && spec.maxUnavailable >= workers.length) {
-      out.error(["services", service, "maxUnavailable"], `is ${spec.maxUnavailable}, but ${service} has ${workers.length} workers: a rollout could stop all of them. Set it to at most ${workers.length - 1}.`);
-    }
-    workers.forEach((worker, i) => {
-      if (i >= lanes) after.set(worker.name, workers[i - lanes].name);
+    const perHost = deployed
+      .map((h) => ({ host: h.name, workers: h.workers.filter((w) => w.service === service).sort((a, b) => a.replica - b.replica) }))
+      .filter((h) => h.workers.length > 0);
+    const lanes = rolloutLanes(service, perHost.map((h) => h.workers.length), input.services[service]?.maxUnavailable, out);
+    perHost.forEach((h, index) => {
+      const count = lanes[index] ?? 1;
+      h.workers.forEach((worker, i) => {
+        if (i >= count) after.set(worker.name, h.workers[i - count].name);
+      });
     });
   }
   return hosts.map((h) => ({ ...h, workers: h.workers.map((w) => ({ ...w, rolloutAfter: after.get(w.name) ?? null })) }));
+}
+
+/**
+ * Lanes per host for one service, given its worker count on each host (in host order) and its
+ * `maxUnavailable`. Default budget: a quarter of the workers, but at least one per host.
+ */
+export function rolloutLanes(service: string, workersPerHost: readonly number[], maxUnavailable: number | undefined, out: DiagnosticList): number[] {
+  const total = workersPerHost.reduce((a, b) => a + b, 0);
+  const hostCount = workersPerHost.length;
+  const path = ["services", service, "maxUnavailable"];
+  if (total > 1 && hostCount >= total) {
+    out.warning(path, `${service} has one worker on each of its ${hostCount} hosts, and hosts roll independently (a down host must not block the others): an image change restarts all ${total} at once. Add a replica on one host, or roll host by host with \`pulumi up --target\` (docs/rollouts.md).`);
+    return workersPerHost.map(() => 1);
+  }
+  if (maxUnavailable !== undefined && total > 1 && maxUnavailable >= total) {
+    out.error(path, `is ${maxUnavailable}, but ${service} has ${total} workers: a rollout could stop all of them. Set it to at most ${total - 1}.`);
+  } else if (maxUnavailable !== undefined && maxUnavailable < hostCount) {
+    out.error(path, `is ${maxUnavailable}, but ${service} runs on ${hostCount} hosts, and each host rolls its own workers (a down host must not block the others), so ${hostCount} may be down at once. Set it to at least ${hostCount}, or run ${service} on fewer hosts.`);
+  }
+  const budget = Math.min(total, Math.max(maxUnavailable ?? Math.floor(total / 4), hostCount, 1));
+  const lanes = workersPerHost.map(() => 1);
+  for (let spare = budget - hostCount; spare > 0; spare--) {
+    let best = -1;
+    workersPerHost.forEach((n, i) => {
+      if (lanes[i] >= n) return;
+      if (best < 0 || n / lanes[i] > workersPerHost[best] / lanes[best]) best = i;
+    });
+    if (best < 0) break;
+    lanes[best]++;
+  }
+  return lanes;
 }
 
 // ---------------------------------------------------------------------------------------------

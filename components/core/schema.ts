@@ -163,6 +163,17 @@ const DefaultsSchema = z
         vramMiB: z.int().min(0).default(512).meta(doc("VRAM kept free on every GPU.")),
       })
       .default({ cores: 1, ramMiB: 2048, vramMiB: 512 }),
+    rolloutTimes: z
+      .strictObject({
+        imagePullSeconds: z.int().min(0).default(60).meta(doc("Seconds to pull a new image.")),
+        containerStartSeconds: z.int().min(0).default(5).meta(doc("Seconds to create and start a container.")),
+        healthySeconds: z.int().min(0).default(30).meta(doc("Seconds from a container's start until its health gate passes.")),
+        roleSeconds: z.int().min(0).default(20).meta(doc("Seconds one host role takes.")),
+        serverBootSeconds: z.int().min(0).default(90).meta(doc("Seconds a new Hetzner Cloud server takes to boot and enroll.")),
+        serverDeleteSeconds: z.int().min(0).default(30).meta(doc("Seconds to delete a Hetzner Cloud server.")),
+      })
+      .prefault({})
+      .meta(doc("How long each kind of step takes, for the rollout simulator (`gpu-fleet rollout`) only; the program ignores them. Measure yours and set them here (docs/rollouts.md, \"Simulate a rollout\").")),
   })
   .meta(doc("Fleet-wide defaults a service or host may override."));
 
@@ -198,7 +209,7 @@ const ServiceSchema = z
     stopSignal: z.enum(LINUX_SIGNALS).default("SIGTERM").meta(doc("Signal that asks a worker to drain.", { allowed: "a Linux signal name, e.g. `SIGTERM`" })),
     command: z.array(z.string()).optional().meta(doc("Command override, as a list.", { defaultText: "image's" })),
     env: z.record(z.string(), EnvValue).default({}).meta(doc("Extra env: strings, or `{ secret: <config key> }`. Names the fleet sets itself (the worker contract) are refused.", { inline: true })),
-    maxUnavailable: z.int().min(1).optional().meta(doc("How many of the service's workers a rollout replaces at once, fleet-wide; below the service's worker count.", { defaultText: "a quarter of its workers, at least 1" })),
+    maxUnavailable: z.int().min(1).optional().meta(doc("How many of the service's workers a rollout replaces at once, fleet-wide; split among its hosts, each at least 1 (so at least the number of hosts that run it), and below the service's worker count.", { defaultText: "a quarter of its workers, at least one per host that runs it" })),
   })
   .meta(doc("A service is one worker image. Names are lowercase DNS labels."));
 
@@ -301,8 +312,16 @@ const HostSchema = z
     keyGeneration: z
       .union([z.int().min(0), z.string().min(1)], { error: "must be a number or a word; change it to mint a new key" })
       .optional()
-      .meta(doc("Change it (any new number or word) to mint a new tailnet auth key for the host, e.g. to re-enroll a rebuilt machine. Nothing else is replaced.", { allowed: "a number or a word" })),
+      .meta(doc("Change it (any new number or word) to mint a new tailnet auth key for the host, e.g. to re-enroll a rebuilt machine. On an SSH host nothing else is replaced; an `hcloud` server is replaced with it (a new server that enrolls with the new key, with a new host key).", { allowed: "a number or a word" })),
     pinCpus: z.boolean().default(false).meta(doc("Pin each worker to its own cores, after the reserved ones (`cpuSet`).")),
+    connect: z
+      .strictObject({
+        timeoutSeconds: z.int().min(1).max(120).default(10).meta(doc("Seconds per SSH connection attempt.")),
+        attempts: z.int().min(1).max(30).default(3).meta(doc("SSH connection attempts; a down host fails in about `timeoutSeconds` × `attempts`.")),
+        enrollAttempts: z.int().min(1).max(120).default(40).meta(doc("Attempts right after a new Hetzner Cloud server is created: it is reachable only once cloud-init has enrolled it.")),
+      })
+      .prefault({})
+      .meta(doc("How Pulumi's SSH dials this host (roles, gates, Docker) (docs/rollouts.md, \"A host that is down\").")),
     reserve: ReserveSchema.optional().meta(doc("This host's reserve, e.g. to keep a laptop usable.")),
     workers: z.record(z.string(), HostWorkerSchema).default({}).meta(doc("The services this host runs.", { keyName: "<service>" })),
   })

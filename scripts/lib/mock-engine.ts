@@ -20,6 +20,7 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import * as settings from "@pulumi/pulumi/runtime/settings";
+import { replacingInputs } from "./resource-diff";
 
 /** One resource as the mock saw it. */
 export interface RecordedResource {
@@ -43,8 +44,14 @@ export interface RecordedResource {
   readonly ignoreChanges: readonly string[];
   /** The `deleteBeforeReplace` resource option. */
   readonly deleteBeforeReplace: boolean;
+  /** The `replaceOnChanges` resource option. */
+  readonly replaceOnChanges: readonly string[];
+  /** The `deletedWith` resource option, as a URN (undefined when not set). */
+  readonly deletedWith: string | undefined;
   /** URNs this resource depends on: its `dependsOn` and the resources its inputs came from. */
   readonly dependencies: readonly string[];
+  /** Per input, the URNs its value came from (the engine's property dependencies). */
+  readonly propertyDependencies: Readonly<Record<string, readonly string[]>>;
   /** This resource's URN, set once the registration has completed. */
   urn: string | undefined;
 }
@@ -95,13 +102,17 @@ export interface PulumiMocks {
   settle(): Promise<void>;
 }
 
+/** Prefix of the private host keys the mock TLS provider returns (never a key-shaped literal). */
+export const MOCK_HOST_KEY_MARKER = "mock-private-host-key-";
+
 /** Prefix of the auth keys the mock Tailscale provider returns; built at run time, never a key-shaped literal. */
 export const MOCK_AUTH_KEY_PREFIX = ["tskey", "auth", "mock-"].join("-");
 
 /** Deterministic defaults for outputs the providers compute (beyond echoing inputs). */
 export const DEFAULT_OUTPUTS: Record<string, OutputsFor> = {
   "tailscale:index/tailnetKey:TailnetKey": (args) => ({
-    key: `${MOCK_AUTH_KEY_PREFIX}${args.name}`,
+    // A new key (a new id) is a new secret value, as from Tailscale.
+    key: `${MOCK_AUTH_KEY_PREFIX}${args.id ?? args.name}`,
     invalid: false,
     createdAt: "2026-01-01T00:00:00Z",
     expiresAt: "2026-01-02T00:00:00Z",
@@ -111,6 +122,11 @@ export const DEFAULT_OUTPUTS: Record<string, OutputsFor> = {
     ipv4Address: `192.0.2.${(hash(args.name) % 250) + 1}`,
     ipv6Address: `2001:db8::${(hash(args.name) % 0xfff).toString(16)}`,
     status: "running",
+  }),
+  // A program-made host key: the public half is derived from the id, so a new key reads differently.
+  "tls:index/privateKey:PrivateKey": (args) => ({
+    publicKeyOpenssh: `ssh-ed25519 ${Buffer.from(`mock-host-key-${args.id ?? args.name}`).toString("base64")}\n`,
+    privateKeyOpenssh: [`-----BEGIN ${"OPENSSH"} PRIVATE KEY-----`, `${MOCK_HOST_KEY_MARKER}${args.id ?? args.name}`, `-----END ${"OPENSSH"} PRIVATE KEY-----`, ""].join("\n"),
   }),
   "command:remote:Command": () => ({ stdout: "", stderr: "" }),
   "command:local:Command": () => ({ stdout: "", stderr: "" }),
@@ -125,10 +141,15 @@ export const DEFAULT_OUTPUTS: Record<string, OutputsFor> = {
 
 /**
  * The id a mocked custom resource gets: `<name>-id`, except Hetzner Cloud's, which are numeric there
- * (firewall and network ids are passed on as numbers) and so are numeric here too.
+ * (firewall and network ids are passed on as numbers) and so are numeric here too. A resource that
+ * a real deployment would replace gets a new id, as it would from its provider: the id also hashes
+ * the inputs that replace it (the providers' schemas, REPLACEMENT_RULES, and its replaceOnChanges)
+ * and its replacementTrigger. So a replaced server shows as changed `triggers` on the commands that
+ * name its id, as `pulumi preview` would show them.
  */
-export function mockId(type: string, name: string): string {
-  return type.startsWith("hcloud:") ? String((hash(name) % 9_000_000) + 1_000_000) : `${name}-id`;
+export function mockId(type: string, name: string, identity: unknown = undefined): string {
+  const suffix = identity === undefined || JSON.stringify(identity) === "{}" ? "" : `-${hash(JSON.stringify(identity)).toString(16)}`;
+  return type.startsWith("hcloud:") ? String((hash(name + suffix) % 9_000_000) + 1_000_000) : `${name}${suffix}-id`;
 }
 
 /** A small stable string hash (for deterministic fake addresses). */
@@ -146,6 +167,9 @@ interface RegisterRequest {
   getAdditionalsecretoutputsList(): string[];
   getIgnorechangesList(): string[];
   getDeletebeforereplace(): boolean;
+  getReplaceonchangesList(): string[];
+  getDeletedwith(): string;
+  getPropertydependenciesMap(): { forEach(f: (value: { getUrnsList(): string[] }, key: string) => void): void };
 }
 interface RegisterResponse {
   getUrn(): string;
@@ -163,10 +187,22 @@ interface PendingRegistration {
   secretOutputs: string[];
   ignoreChanges: string[];
   deleteBeforeReplace: boolean;
+  replaceOnChanges: string[];
+  deletedWith: string | undefined;
+  propertyDependencies: Record<string, string[]>;
   record?: RecordedResource;
 }
 
 let installed: PulumiMocks | undefined;
+
+function propertyDependencies(req: RegisterRequest): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  req.getPropertydependenciesMap().forEach((value, key) => {
+    const urns = value.getUrnsList();
+    if (urns.length > 0) out[key] = [...urns].sort();
+  });
+  return out;
+}
 
 /**
  * The SDK's own "all registrations answered" signal. `waitForRPCs` is exported by the runtime's
@@ -200,7 +236,8 @@ export function installPulumiMocks(options: PulumiMockOptions = {}): PulumiMocks
       const inputs = (args.inputs ?? {}) as Record<string, unknown>;
       const custom = args.custom ?? true;
       // args.id is the import id, "" (not undefined) unless importing: "" would leave every id unknown.
-      const id = !custom ? undefined : options.computedUnknown === true ? args.id || undefined : args.id || mockId(args.type, args.name);
+      const identity = { ...replacingInputs(args.type, inputs, context?.replaceOnChanges ?? []), ...(context?.replacementTrigger === undefined ? {} : { "(replacementTrigger)": context.replacementTrigger }) };
+      const id = !custom ? undefined : options.computedUnknown === true ? args.id || undefined : args.id || mockId(args.type, args.name, identity);
       const record: RecordedResource = {
         type: args.type,
         name: args.name,
@@ -213,12 +250,15 @@ export function installPulumiMocks(options: PulumiMockOptions = {}): PulumiMocks
         replacementTrigger: context?.replacementTrigger,
         ignoreChanges: context?.ignoreChanges ?? [],
         deleteBeforeReplace: context?.deleteBeforeReplace ?? false,
+        replaceOnChanges: context?.replaceOnChanges ?? [],
+        deletedWith: context?.deletedWith,
+        propertyDependencies: context?.propertyDependencies ?? {},
         urn: undefined,
       };
       resources.push(record);
       if (context !== undefined) context.record = record;
 
-      const computed = options.computedUnknown === true ? {} : (outputs[args.type]?.(args) ?? {});
+      const computed = options.computedUnknown === true ? {} : (outputs[args.type]?.({ ...args, id: id ?? args.id }) ?? {});
       const state: Record<string, unknown> = { ...inputs, ...computed };
       for (const key of context?.secretOutputs ?? []) {
         if (key in state) state[key] = pulumi.secret(state[key]);
@@ -248,6 +288,9 @@ export function installPulumiMocks(options: PulumiMockOptions = {}): PulumiMocks
       secretOutputs: req.getAdditionalsecretoutputsList(),
       ignoreChanges: req.getIgnorechangesList(),
       deleteBeforeReplace: req.getDeletebeforereplace(),
+      replaceOnChanges: req.getReplaceonchangesList(),
+      deletedWith: req.getDeletedwith() || undefined,
+      propertyDependencies: propertyDependencies(req),
     };
     pending = context;
     return original(req, (err, response) => {
@@ -356,4 +399,4 @@ export function redactSecrets(value: unknown, knownSecrets: readonly string[]): 
 export const SECRET_PLACEHOLDER = "[secret]";
 
 /** Values the mock engine itself returns as secrets (provider-generated secret outputs). */
-export const MOCK_SECRET_MARKERS = [MOCK_AUTH_KEY_PREFIX] as const;
+export const MOCK_SECRET_MARKERS = [MOCK_AUTH_KEY_PREFIX, MOCK_HOST_KEY_MARKER] as const;

@@ -1,6 +1,6 @@
 // Resource-level diff of two synths, grouped by host: what `pulumi preview --diff` would show as
-// create, delete, replace and update, decided the way the providers decide (FIELD-NOTES: which
-// input changes force a replacement). Pure.
+// create, delete, replace and update, decided the way the providers decide (REPLACEMENT_RULES, read
+// from each provider's schema) and the resource options say (replaceOnChanges, replacementTrigger). Pure.
 
 import { COMPUTED } from "./computed";
 import type { SynthResource } from "./synth";
@@ -24,26 +24,76 @@ export interface ResourceChange {
   readonly inputs: readonly InputChange[];
 }
 
-/** Inputs that a provider can change in place; any other input change replaces the resource. */
-const UPDATABLE: Readonly<Record<string, ReadonlySet<string>>> = {
-  "docker:index/container:Container": new Set([
-    "restart", "memory", "memorySwap", "cpuShares", "cpuSet", "maxRetryCount", "destroyGraceSeconds", "wait", "waitTimeout",
-    "mustRun", "start", "attach", "logs", "rm", "containerReadRefreshTimeoutMilliseconds",
-  ]),
+/**
+ * How a provider decides between update and replace, per resource type, read from the provider's own
+ * schema: either the inputs that force a new resource (Terraform `ForceNew` / `RequiresReplace`, or
+ * `replaceOnChanges` in a native provider's schema), or, where nearly every input forces a new
+ * resource, the few inputs it can change in place. Each entry names the schema file it was read from
+ * (repository, path, commit) and test/unit/resource-diff.test.ts checks one change per entry.
+ */
+export type ReplacementRule =
+  | { readonly source: string; readonly replacing: readonly string[] }
+  | { readonly source: string; readonly inPlace: readonly string[] };
+
+export const REPLACEMENT_RULES: Readonly<Record<string, ReplacementRule>> = {
+  // Everything ForceNew except these; `healthcheck`, `init`, `tmpfs`, `cpuPeriod` and `cpuQuota` are
+  // not ForceNew, but Docker applies them only when a container is created (the provider's update
+  // changes only restart, max_retry_count and the cpu/memory/blkio resources:
+  // resource_docker_container_funcs.go resourceDockerContainerUpdate). Workers.ts names them in
+  // `replaceOnChanges` so that a change reaches the running container.
+  "docker:index/container:Container": {
+    source: "kreuzwerker/terraform-provider-docker internal/provider/resource_docker_container.go @83c00e0",
+    inPlace: [
+      "rm", "start", "wait", "waitTimeout", "attach", "logs", "mustRun", "restart", "maxRetryCount", "removeVolumes", "tmpfs",
+      "deviceReadBps", "deviceReadIops", "deviceWriteBps", "deviceWriteIops", "destroyGraceSeconds", "memory", "memoryReservation",
+      "memorySwap", "cpuShares", "cpuSet", "healthcheck", "containerReadRefreshTimeoutMilliseconds", "init", "cpuPeriod", "cpuQuota",
+    ],
+  },
+  "docker:index/remoteImage:RemoteImage": {
+    source: "kreuzwerker/terraform-provider-docker internal/provider/resource_docker_image.go @83c00e0",
+    replacing: ["name", "pullTriggers", "triggers", "platform"],
+  },
+  // `triggers` is the only replaceOnChanges input of the command provider's resources; a changed
+  // `create` is an update, which runs the new create (remote/commandController.go Update).
+  "command:remote:Command": { source: "pulumi/pulumi-command provider/cmd/pulumi-resource-command/schema.json @010bd8e", replacing: ["triggers"] },
+  "command:local:Command": { source: "pulumi/pulumi-command provider/cmd/pulumi-resource-command/schema.json @010bd8e", replacing: ["triggers"] },
+  "command:remote:CopyToRemote": { source: "pulumi/pulumi-command provider/cmd/pulumi-resource-command/schema.json @010bd8e", replacing: ["triggers"] },
+  // `datacenter` is a removed attribute (an error, not a replacement); `placement_group_id` is an
+  // update that fails on a running server (setPlacementGroup), so HetznerServer.ts names it in
+  // `replaceOnChanges`.
+  "hcloud:index/server:Server": {
+    source: "hetznercloud/terraform-provider-hcloud internal/server/resource.go @f81c9af",
+    replacing: ["image", "location", "userData", "sshKeys"],
+  },
+  "hcloud:index/sshKey:SshKey": { source: "hetznercloud/terraform-provider-hcloud internal/sshkey/resource.go @f81c9af", replacing: ["publicKey"] },
+  // `type` is Required but not ForceNew, and the update applies only name and labels.
+  "hcloud:index/placementGroup:PlacementGroup": { source: "hetznercloud/terraform-provider-hcloud internal/placementgroup/resource.go @f81c9af", replacing: [] },
+  "hcloud:index/firewall:Firewall": { source: "hetznercloud/terraform-provider-hcloud internal/firewall/resource.go @f81c9af", replacing: [] },
+  // `recreateIfInvalid` has no RequiresReplace: an update.
+  "tailscale:index/tailnetKey:TailnetKey": {
+    source: "tailscale/terraform-provider-tailscale tailscale/resource_tailnet_key.go @0a85227",
+    replacing: ["reusable", "ephemeral", "tags", "preauthorized", "expiry", "description"],
+  },
+  "tls:index/privateKey:PrivateKey": { source: "hashicorp/terraform-provider-tls internal/provider/resource_private_key.go @d72d90e", replacing: ["algorithm", "rsaBits", "ecdsaCurve"] },
 };
 
-/** Inputs that force a replacement; any other input change is an update. */
-const REPLACING: Readonly<Record<string, ReadonlySet<string>>> = {
-  // Triggers replace a command: its delete runs, then its create (FIELD-NOTES).
-  "command:remote:Command": new Set(["triggers"]),
-  "command:local:Command": new Set(["triggers"]),
-  "command:remote:CopyToRemote": new Set(["triggers", "remotePath"]),
-  "docker:index/remoteImage:RemoteImage": new Set(["name", "platform", "pullTriggers", "build", "triggers"]),
-  "hcloud:index/server:Server": new Set(["image", "location", "userData", "sshKeys", "datacenter"]),
-  "hcloud:index/sshKey:SshKey": new Set(["publicKey"]),
-  "hcloud:index/placementGroup:PlacementGroup": new Set(["type"]),
-  "tailscale:index/tailnetKey:TailnetKey": new Set(["reusable", "ephemeral", "preauthorized", "tags", "expiry", "description", "recreateIfInvalid"]),
-};
+/** Whether a change of this input alone replaces a resource of this type (before resource options). */
+export function inputReplaces(type: string, key: string): boolean {
+  const rule = REPLACEMENT_RULES[type];
+  if (rule === undefined) return false;
+  return "inPlace" in rule ? !rule.inPlace.includes(key) : rule.replacing.includes(key);
+}
+
+/** `triggers[*]`, `healthcheck.tests` → the input they are in (`triggers`, `healthcheck`). */
+export function topLevelKey(path: string): string {
+  return path.split(/[.[]/)[0] ?? path;
+}
+
+/** The inputs whose values decide a resource's identity: a new value means a new resource (and id). */
+export function replacingInputs(type: string, inputs: Record<string, unknown>, replaceOnChanges: readonly string[] = []): Record<string, unknown> {
+  const replaceOn = replaceOnChanges.map(topLevelKey);
+  return Object.fromEntries(Object.entries(inputs).filter(([key]) => !key.startsWith("__") && (inputReplaces(type, key) || replaceOn.includes(key))));
+}
 
 export function diffResources(before: readonly SynthResource[], after: readonly SynthResource[]): ResourceChange[] {
   return withComputedChanges(directChanges(before, after), after);
@@ -66,8 +116,12 @@ function directChanges(before: readonly SynthResource[], after: readonly SynthRe
       if (ignored.has(k) || k.startsWith("__")) continue;
       if (JSON.stringify(was.inputs[k]) !== JSON.stringify(now.inputs[k])) inputs.push({ key: k, before: was.inputs[k], after: now.inputs[k] });
     }
+    const triggered = JSON.stringify(was.replacementTrigger) !== JSON.stringify(now.replacementTrigger);
+    if (triggered) inputs.push({ key: "(replacementTrigger)", before: was.replacementTrigger, after: now.replacementTrigger });
     if (inputs.length === 0) continue;
-    changes.push({ kind: replaces(now.type, inputs) ? "replace" : "update", type: now.type, name: now.name, host: now.host, inputs });
+    const replaceOn = now.replaceOnChanges.map(topLevelKey);
+    const replace = triggered || inputs.some((i) => inputReplaces(now.type, i.key) || replaceOn.includes(i.key));
+    changes.push({ kind: replace ? "replace" : "update", type: now.type, name: now.name, host: now.host, inputs });
   }
   for (const gone of old.values()) changes.push({ kind: "delete", type: gone.type, name: gone.name, host: gone.host, inputs: [] });
   return changes;
@@ -91,16 +145,19 @@ function withComputedChanges(direct: readonly ResourceChange[], after: readonly 
       const was = changes.get(key);
       if (was?.kind === "create" || was?.kind === "replace") continue;
       // A container waits for the one before it in its rollout lane (dependsOn) but takes no value from it.
-      const from = r.dependsOn.filter((d) => renewed.has(d) && typeOf.get(d) !== CONTAINER);
+      const sources = new Set([...r.dependsOn, ...Object.values(r.inputDependencies).flat()]);
+      const from = [...sources].filter((d) => renewed.has(d) && typeOf.get(d) !== CONTAINER).sort();
       if (from.length === 0) continue;
       const ignored = new Set(r.ignoreChanges);
       const known = new Set((was?.inputs ?? []).map((i) => i.key));
       const computed = Object.keys(r.inputs)
         .filter((k) => !ignored.has(k) && !known.has(k) && !k.startsWith("__") && holdsComputed(r.inputs[k]))
-        .map((k) => ({ key: k, before: r.inputs[k], after: r.inputs[k], from }));
+        .map((k): InputChange => ({ key: k, before: r.inputs[k], after: r.inputs[k], from }));
+      // A replacementTrigger computed from a renewed resource changes too.
+      if (!known.has("(replacementTrigger)") && holdsComputed(r.replacementTrigger)) computed.push({ key: "(replacementTrigger)", before: r.replacementTrigger, after: r.replacementTrigger, from });
       if (computed.length === 0) continue;
       const inputs = [...(was?.inputs ?? []), ...computed].sort((a, b) => (a.key < b.key ? -1 : 1));
-      changes.set(key, { kind: replaces(r.type, inputs) ? "replace" : "update", type: r.type, name: r.name, host: r.host, inputs });
+      changes.set(key, { kind: replaces(r, inputs) ? "replace" : "update", type: r.type, name: r.name, host: r.host, inputs });
       grew = true;
     }
   }
@@ -116,11 +173,9 @@ function holdsComputed(value: unknown): boolean {
   return false;
 }
 
-function replaces(type: string, inputs: readonly InputChange[]): boolean {
-  const updatable = UPDATABLE[type];
-  if (updatable !== undefined) return inputs.some((i) => !updatable.has(i.key));
-  const replacing = REPLACING[type];
-  return replacing !== undefined && inputs.some((i) => replacing.has(i.key));
+function replaces(r: SynthResource, inputs: readonly InputChange[]): boolean {
+  const replaceOn = r.replaceOnChanges.map(topLevelKey);
+  return inputs.some((i) => i.key === "(replacementTrigger)" || inputReplaces(r.type, topLevelKey(i.key)) || replaceOn.includes(topLevelKey(i.key)));
 }
 
 const SYMBOL: Record<ChangeKind, string> = { create: "+", delete: "-", replace: "±", update: "~" };

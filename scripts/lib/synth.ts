@@ -21,11 +21,38 @@ export interface SynthResource {
   /** The host the resource belongs to, or null for fleet-wide resources. */
   readonly host: string | null;
   readonly inputs: Record<string, unknown>;
-  /** Names of the resources it depends on (dependsOn and the resources its inputs come from). */
-  readonly dependsOn: readonly string[];
   /** Inputs the program tells Pulumi to ignore changes of. */
   readonly ignoreChanges: readonly string[];
   readonly deleteBeforeReplace: boolean;
+  /** Inputs whose change the program turns into a replacement (the `replaceOnChanges` option). */
+  readonly replaceOnChanges: readonly string[];
+  /** The `replacementTrigger` option (a new value replaces the resource), or null. */
+  readonly replacementTrigger: unknown;
+  /** The name of the `deletedWith` resource, or null. */
+  readonly deletedWith: string | null;
+  /**
+   * Names of the resources this one waits for without taking an input from them: its `dependsOn`
+   * (a `dependsOn` resource whose output is also an input shows under inputDependencies only).
+   */
+  readonly dependsOn: readonly string[];
+  /** Per input, the names of the resources its value came from (the engine's property dependencies). */
+  readonly inputDependencies: Readonly<Record<string, readonly string[]>>;
+  /** The resource's id under the mock engine; a replaced resource gets a new one. */
+  readonly id: string | null;
+}
+
+/** The resource options `synth --json` shows for each resource. */
+export function resourceOptions(r: SynthResource): Record<string, unknown> {
+  return {
+    parent: r.parent,
+    dependsOn: r.dependsOn,
+    inputDependencies: r.inputDependencies,
+    replaceOnChanges: r.replaceOnChanges,
+    deleteBeforeReplace: r.deleteBeforeReplace,
+    ignoreChanges: r.ignoreChanges,
+    deletedWith: r.deletedWith,
+    replacementTrigger: r.replacementTrigger,
+  };
 }
 
 export type SynthResult = { ok: true; resources: SynthResource[] } | { ok: false; error: string };
@@ -47,6 +74,8 @@ function livePolicyAssumed(stack: LoadedStack): Record<string, unknown> {
 /** Synthesizes a stack once per process (the Pulumi runtime is global). */
 export async function synthesize(stack: LoadedStack, programDir = REPO_ROOT): Promise<SynthResult> {
   const { config, secretKeys } = engineConfig(stack);
+  // Offline: no SSH runs, so the runner's ssh-agent is not checked (components/config.ts agentProblems).
+  process.env.GPU_FLEET_OFFLINE = "1";
   // The SDK captures a stack trace for every promise it makes (runtime/debuggable.js), and under
   // tsx each one is source-mapped: most of synth's time. Offline tools never show those traces.
   if (process.env.FLEET_DEBUG !== "1") Error.stackTraceLimit = 0;
@@ -72,19 +101,30 @@ export async function synthesize(stack: LoadedStack, programDir = REPO_ROOT): Pr
     }
     return null;
   };
+  const nameOf = (urn: string): string => byUrn.get(urn)?.name ?? urn;
   const recorded = engine.resources.filter((r) => r.type !== "pulumi:pulumi:Stack");
   const resources = (
     await Promise.all(
-      recorded.map(async (r) => ({
+      recorded.map(async (r): Promise<SynthResource> => {
+        const fromInputs = new Set(Object.values(r.propertyDependencies).flat());
+        return {
         type: r.type,
         name: r.name,
         parent: r.parentUrn === undefined ? null : (byUrn.get(r.parentUrn)?.name ?? null),
         host: hostOf(r),
         inputs: redactSecrets(await present(r.inputs, programDir), knownSecrets) as Record<string, unknown>,
-        dependsOn: r.dependencies.map((urn) => byUrn.get(urn)?.name).filter((n): n is string => n !== undefined).sort(),
         ignoreChanges: [...r.ignoreChanges],
         deleteBeforeReplace: r.deleteBeforeReplace,
-      })),
+        replaceOnChanges: [...r.replaceOnChanges],
+        // The engine receives an option computed from an unknown as its wire sentinel.
+        replacementTrigger: r.replacementTrigger === undefined ? null : redactSecrets(await present(unknownsFromWire(r.replacementTrigger), programDir), knownSecrets),
+        deletedWith: r.deletedWith === undefined ? null : nameOf(r.deletedWith),
+        dependsOn: r.dependencies.filter((u) => !fromInputs.has(u)).map(nameOf).sort(),
+        inputDependencies: Object.fromEntries(Object.entries(r.propertyDependencies).map(([k, urns]) => [k, urns.map(nameOf).sort()])),
+        // Ids are the engine's to make: every custom resource's id is computed until `up`.
+        id: r.id ?? (r.custom ? COMPUTED : null),
+        };
+      }),
     )
   ).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.type < b.type ? -1 : a.type > b.type ? 1 : 0));
   return { ok: true, resources };
@@ -111,6 +151,14 @@ async function present(value: unknown, programDir: string): Promise<unknown> {
     const entries = await Promise.all(Object.entries(value as Record<string, unknown>).map(async ([k, v]) => [k, await present(v, programDir)] as const));
     return Object.fromEntries(entries);
   }
+  return value;
+}
+
+/** The wire form of an unknown value (the engine's sentinel string), as `<computed>`. */
+function unknownsFromWire(value: unknown): unknown {
+  if (value === pulumi.runtime.unknownValue) return COMPUTED;
+  if (Array.isArray(value)) return value.map(unknownsFromWire);
+  if (typeof value === "object" && value !== null && !isSecretValue(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unknownsFromWire(v)]));
   return value;
 }
 

@@ -91,7 +91,7 @@ describe("npm run diff, one kind of change at a time on the example stack", () =
     assert.ok(changes.every((c) => c.kind === "delete"), JSON.stringify(changes.filter((c) => c.kind !== "delete")));
     // An SSH host with a GPU and a managed driver: its tailnet key, the Host and its HostSetup with one
     // script copy and one command per role (plus lib.sh and await-boot.sh copies and the reboot wait),
-    // and Workers with its Docker provider, one pull per image and one container per replica.
+    // and Workers with its Docker provider, one pull per image and one container (and its health gate) per replica.
     const roles = ["facts", "base", "tailscale", "docker", "nvidia-driver", "container-toolkit", "mps", "verify"];
     const p = "fleet-gtx1080-box";
     assert.deepEqual(summary(changes), [
@@ -107,6 +107,8 @@ describe("npm run diff, one kind of change at a time on the example stack", () =
       `delete docker:index/container:Container ${p}-workers-kokoro-1`,
       `delete docker:index/container:Container ${p}-workers-kokoro-2`,
       `delete docker:index/container:Container ${p}-workers-yolo-1`,
+      // Each container's health gate goes with it.
+      ...["kokoro-1", "kokoro-2", "yolo-1"].map((w) => `delete command:remote:Command ${p}-workers-${w}-healthy`),
       "delete tailscale:index/tailnetKey:TailnetKey fleet-tailnet-key-gtx1080-box",
     ].sort());
   });

@@ -51,8 +51,11 @@ describe("npm run diff", () => {
       changes.map((c) => [c.kind, c.host, c.name]),
       [
         ["create", "gex44-1", "fleet-gex44-1-workers-kokoro-4"],
+        ["create", "gex44-1", "fleet-gex44-1-workers-kokoro-4-healthy"],
         ["create", "gex44-1", "fleet-gex44-1-workers-kokoro-5"],
+        ["create", "gex44-1", "fleet-gex44-1-workers-kokoro-5-healthy"],
         ["delete", "gex44-1", "fleet-gex44-1-workers-yolo-2"],
+        ["delete", "gex44-1", "fleet-gex44-1-workers-yolo-2-healthy"],
       ].sort(),
     );
     assert.match(text, /^host gex44-1$/m);
@@ -68,7 +71,10 @@ describe("npm run diff", () => {
       ["replace", "fleet-gtx1080-box-workers-yolo-1"],
     ]);
     assert.ok(containers.every((c) => c.inputs.map((i) => i.key).join() === "image"));
-    assert.deepEqual(changes.filter((c) => c.type !== "docker:index/container:Container").map((c) => c.type), Array(4).fill("docker:index/remoteImage:RemoteImage"));
+    // Each new container gets its health gate run again (triggers: the container's id).
+    const gates = changes.filter((c) => c.type === "command:remote:Command");
+    assert.deepEqual(gates.map((c) => [c.kind, c.name]).sort(), containers.map((c) => ["replace", `${c.name}-healthy`]).sort());
+    assert.deepEqual(changes.filter((c) => c.type !== "docker:index/container:Container" && c.type !== "command:remote:Command").map((c) => c.type), Array(4).fill("docker:index/remoteImage:RemoteImage"));
   });
 
   it("shows a role parameter change as an update of that role on that host only", () => {
@@ -89,6 +95,32 @@ describe("npm run diff", () => {
     } finally {
       writeFileSync(script, original);
     }
+  });
+
+  it("shows a healthcheck change as container replacements (Docker applies it at create only)", () => {
+    const { changes } = diff((t) => t.replace("      vramMiB: 300\n      ramMiB: 600", "      vramMiB: 300\n      ramMiB: 600\n      healthcheck: { test: [CMD, /bin/true] }"));
+    const yolo = changes.filter((c) => c.type === "docker:index/container:Container");
+    assert.deepEqual(yolo.map((c) => [c.kind, c.name]).sort(), [
+      ["replace", "fleet-gex44-1-workers-yolo-1"],
+      ["replace", "fleet-gex44-1-workers-yolo-2"],
+      ["replace", "fleet-gtx1080-box-workers-yolo-1"],
+    ]);
+    assert.ok(yolo.every((c) => c.inputs.some((i) => i.key === "healthcheck")));
+  });
+
+  it("replaces an hcloud host that moves location: server, host key, tailnet key, roles, images, containers; nothing of another host", () => {
+    const { changes, text } = diff((t) => t.replace("hcloud: { serverType: ccx33, location: fsn1 }", "hcloud: { serverType: ccx33, location: nbg1 }"));
+    const outside = changes.filter((c) => c.host !== "cpu-1" && c.name !== "fleet-tailnet-key-cpu-1");
+    assert.deepEqual(outside.map((c) => `${c.kind} ${c.name}`), []);
+    const kind = (name: string): string | undefined => changes.find((c) => c.name === name)?.kind;
+    assert.equal(kind("fleet-cpu-1-server-server"), "replace");
+    assert.equal(kind("fleet-cpu-1-server-host-key"), "replace");
+    assert.equal(kind("fleet-tailnet-key-cpu-1"), "replace");
+    for (const r of ["facts", "base", "tailscale", "docker", "verify", "copy-lib", "copy-tailscale"]) assert.equal(kind(`fleet-cpu-1-setup-${r}`), "replace", r);
+    const cpuContainers = changes.filter((c) => c.type === "docker:index/container:Container");
+    assert.ok(cpuContainers.length >= 1 && cpuContainers.every((c) => c.kind === "replace" && c.host === "cpu-1"));
+    assert.ok(changes.some((c) => c.type === "docker:index/remoteImage:RemoteImage" && c.kind === "replace"));
+    assert.doesNotMatch(text, /^host (gex44-1|gex44-2|gtx1080-box)$/m);
   });
 
   it("never prints a secret's stand-in value", () => {

@@ -9,8 +9,18 @@ import { standInSecret } from "../../scripts/lib/engine-config";
 import { MOCK_AUTH_KEY_PREFIX } from "../support/pulumi-mocks";
 import { assertSnapshot } from "../support/snapshot";
 
+interface SynthOptions {
+  parent: string | null;
+  dependsOn: string[];
+  inputDependencies: Record<string, string[]>;
+  replaceOnChanges: string[];
+  deleteBeforeReplace: boolean;
+  ignoreChanges: string[];
+  deletedWith: string | null;
+  replacementTrigger: unknown;
+}
 interface SynthJson {
-  resources: { type: string; name: string; parent: string | null; inputs: Record<string, unknown> }[];
+  resources: { type: string; name: string; parent: string | null; inputs: Record<string, unknown>; options: SynthOptions }[];
 }
 const synth = (...args: string[]) => gpuFleet(["synth", ...args]);
 const SECRETS = [standInSecret("gpu-fleet:redisUrl"), standInSecret("gpu-fleet:sshPrivateKey"), MOCK_AUTH_KEY_PREFIX, "plaintext-of-"];
@@ -49,6 +59,23 @@ describe("npm run synth", () => {
     const server = json.resources.find((r) => r.type === "hcloud:index/server:Server");
     // The cloud-init carries the host's auth key, which the tailnet mints during up.
     assert.equal(server?.inputs.userData, "<computed>");
+    // Resource options, as the program set them.
+    assert.deepEqual(container?.options, {
+      parent: "fleet-gex44-1-workers",
+      dependsOn: ["fleet-gex44-1-setup-container-toolkit", "fleet-gex44-1-setup-docker", "fleet-gex44-1-setup-mps", "fleet-gex44-1-setup-verify"],
+      inputDependencies: { image: ["fleet-gex44-1-workers-image-kokoro-gpu-1-4-0"] },
+      replaceOnChanges: ["healthcheck", "init", "tmpfs", "cpuPeriod", "cpuQuota"],
+      deleteBeforeReplace: true,
+      ignoreChanges: [],
+      deletedWith: null,
+      replacementTrigger: null,
+    });
+    assert.deepEqual(server?.options.replaceOnChanges, ["placementGroupId"]);
+    assert.deepEqual(server?.options.ignoreChanges, ["sshKeys"]);
+    assert.equal(server?.options.deleteBeforeReplace, true);
+    // The server's identity, with its placement group's id, which only up learns.
+    assert.deepEqual(json.resources.find((r) => r.name === "fleet-tailnet-key-cpu-1")?.options.replacementTrigger, { identity: "location=fsn1 image=debian-12", placementGroup: "<computed>" });
+    assert.deepEqual(json.resources.filter((r) => r.options.deletedWith !== null).map((r) => r.name), []);
     const table = synth("hetzner-gpu");
     assert.equal(table.status, 0);
     assert.match(table.stdout, /^docker:index\/container:Container  fleet-gex44-1-workers-kokoro-1  \(parent fleet-gex44-1-workers\)$/m);

@@ -30,7 +30,9 @@ describe("stack outputs", () => {
   });
 });
 
-const commands = (): RecordedResource[] => mocks.ofType("command:remote:Command");
+const commands = (): RecordedResource[] => mocks.ofType("command:remote:Command").filter((c) => !c.name.endsWith("-healthy"));
+const gates = (): RecordedResource[] => mocks.ofType("command:remote:Command").filter((c) => c.name.endsWith("-healthy"));
+const serverOf = (host: string): RecordedResource => mocks.named(`fleet-${host}-server-server`);
 const containers = (): RecordedResource[] => mocks.ofType("docker:index/container:Container");
 const role = (host: string, name: string): RecordedResource => mocks.named(`fleet-${host}-setup-${name}`);
 const plainText = (value: unknown): string => JSON.stringify(value);
@@ -96,10 +98,41 @@ describe("host roles", () => {
 
   it("fingerprint the role in the command text, so a change is an update and never runs the undo command", () => {
     for (const command of commands()) {
-      assert.equal(command.inputs.triggers, undefined, `${command.name} uses triggers`);
+      // Only an hcloud host's new server (a new id) replaces its roles.
+      const expected = command.name.startsWith("fleet-cpu-1-") ? [serverOf("cpu-1").id] : undefined;
+      assert.deepEqual(command.inputs.triggers, expected, `${command.name} triggers`);
       assert.match(String(command.inputs.create), /FLEET_ROLE_FINGERPRINT='[0-9a-f]{16}'/);
     }
     assert.match(String(role("gex44-1", "tailscale").inputs.delete), /tailscale logout/);
+  });
+
+  it("on an hcloud host, take the server id as an input of every role, copy and reboot wait, and never deletedWith it", () => {
+    const server = serverOf("cpu-1");
+    const onHost = mocks.resources.filter((r) => r.name.startsWith("fleet-cpu-1-setup-") && r.custom);
+    assert.ok(onHost.length >= 10);
+    for (const r of onHost) {
+      assert.ok((r.propertyDependencies.triggers ?? []).includes(server.urn ?? ""), `${r.name} triggers come from the server`);
+    }
+    assert.deepEqual(mocks.resources.filter((r) => r.deletedWith !== undefined).map((r) => r.name), []);
+    // The old server's tailscale role logs out only the machine that is that server.
+    const leave = String(role("cpu-1", "tailscale").inputs.delete);
+    assert.match(leave, /metadata\/instance-id/);
+    assert.ok(leave.includes(`[ "$id" = ${server.id ?? "?"} ]`));
+  });
+
+  it("pin an hcloud host's program-made host key on every connection", () => {
+    const key = mocks.named("fleet-cpu-1-server-host-key");
+    assert.equal(key.type, "tls:index/privateKey:PrivateKey");
+    const connection = (r: RecordedResource): { hostKey?: string } => (r.inputs.connection as { value: { hostKey?: string } }).value;
+    const pinned = connection(role("cpu-1", "facts")).hostKey;
+    assert.match(pinned ?? "", /^ssh-ed25519 [A-Za-z0-9+/]+=*$/);
+    for (const r of [...commands(), ...gates(), ...mocks.ofType("command:remote:CopyToRemote")].filter((c) => c.name.startsWith("fleet-cpu-1-"))) {
+      assert.equal(connection(r).hostKey, pinned, r.name);
+    }
+    // Provider config reaches the engine JSON-encoded.
+    const rawOpts = mocks.named("fleet-cpu-1-workers-docker").inputs.sshOpts;
+    const sshOpts = (typeof rawOpts === "string" ? JSON.parse(rawOpts) : rawOpts) as string[];
+    assert.ok(sshOpts.includes(`KnownHostsCommand=/usr/bin/printf "* %%s %%s\\n" ${pinned ?? ""}`), sshOpts.join(" "));
   });
 
   it("on hcloud hosts wait for the server, roles copy included", () => {
@@ -107,7 +140,12 @@ describe("host roles", () => {
     assert.ok(mocks.dependenciesOf(facts).some((d) => d.type === "hcloud:index/server:Server"));
     const copy = mocks.named("fleet-cpu-1-setup-copy-lib");
     assert.ok(mocks.dependenciesOf(copy).some((d) => d.type === "hcloud:index/server:Server"));
-    assert.equal((facts.inputs.connection as { value: { dialErrorLimit: number } }).value.dialErrorLimit, 60);
+    // The first role keeps dialing while cloud-init enrolls the new server; later ones fail fast.
+    const dial = (r: RecordedResource): { dialErrorLimit: number; perDialTimeout: number } => (r.inputs.connection as { value: { dialErrorLimit: number; perDialTimeout: number } }).value;
+    assert.deepEqual([dial(facts).dialErrorLimit, dial(facts).perDialTimeout], [40, 10]);
+    assert.deepEqual([dial(copy).dialErrorLimit, dial(copy).perDialTimeout], [40, 10]);
+    assert.deepEqual([dial(role("cpu-1", "docker")).dialErrorLimit, dial(role("cpu-1", "docker")).perDialTimeout], [3, 10]);
+    assert.deepEqual([dial(role("gex44-1", "base")).dialErrorLimit, dial(role("gex44-1", "base")).perDialTimeout], [3, 10]);
   });
 });
 
@@ -174,7 +212,12 @@ describe("workers", () => {
           "gpu-fleet.service": service,
           "gpu-fleet.replica": worker.slice(service.length + 1),
           "gpu-fleet.gpu": gpu ? "0" : "cpu",
+          // An hcloud host's containers name their server: a new server means new containers.
+          ...(host === "cpu-1" ? { "gpu-fleet.server": serverOf("cpu-1").id } : {}),
         });
+        // Docker applies these only at create: a change replaces the container.
+        assert.deepEqual([...c.replaceOnChanges], ["healthcheck", "init", "tmpfs", "cpuPeriod", "cpuQuota"]);
+        assert.equal(c.inputs.wait, undefined, "no provider health wait: the gate holds across runs");
       }
     }
   });
@@ -190,31 +233,36 @@ describe("workers", () => {
     }
   });
 
-  it("wait for the previous worker of their rollout lane, across hosts", () => {
-    // kokoro: 3 + 9 + 2 = 14 workers, a quarter rounded down: 3 lanes. Order replica 1 of every host
-    // (gex44-1, gex44-2, gtx1080-box), then replica 2, ...; each waits for the worker 3 places before it.
-    // yolo: 3 workers, one lane; kokoro-cpu: 3 workers, one lane.
+  it("wait for the health gate of the previous worker of their lane, on their own host only", () => {
+    // Lanes never cross hosts; maxUnavailable (default a quarter, at least one lane per host) is split
+    // among the hosts running the service. kokoro: 14 workers on 3 hosts, budget max(3, 3) = 3: one lane
+    // per host. yolo: 3 workers on 2 hosts, budget max(0, 2) = 2: one lane each. kokoro-cpu: one lane.
     const after: Record<string, string> = {
       "gex44-1-workers-kokoro-2": "gex44-1-workers-kokoro-1",
-      "gex44-2-workers-kokoro-2": "gex44-2-workers-kokoro-1",
-      "gtx1080-box-workers-kokoro-2": "gtx1080-box-workers-kokoro-1",
       "gex44-1-workers-kokoro-3": "gex44-1-workers-kokoro-2",
-      "gex44-2-workers-kokoro-3": "gex44-2-workers-kokoro-2",
-      "gex44-2-workers-kokoro-4": "gtx1080-box-workers-kokoro-2",
-      "gex44-2-workers-kokoro-5": "gex44-1-workers-kokoro-3",
-      "gex44-2-workers-kokoro-6": "gex44-2-workers-kokoro-3",
-      "gex44-2-workers-kokoro-7": "gex44-2-workers-kokoro-4",
-      "gex44-2-workers-kokoro-8": "gex44-2-workers-kokoro-5",
-      "gex44-2-workers-kokoro-9": "gex44-2-workers-kokoro-6",
-      "gtx1080-box-workers-yolo-1": "gex44-1-workers-yolo-1",
-      "gex44-1-workers-yolo-2": "gtx1080-box-workers-yolo-1",
+      "gex44-1-workers-yolo-2": "gex44-1-workers-yolo-1",
+      ...Object.fromEntries(range(8).map((i) => [`gex44-2-workers-kokoro-${i + 1}`, `gex44-2-workers-kokoro-${i}`])),
+      "gtx1080-box-workers-kokoro-2": "gtx1080-box-workers-kokoro-1",
       "cpu-1-workers-kokoro-cpu-2": "cpu-1-workers-kokoro-cpu-1",
       "cpu-1-workers-kokoro-cpu-3": "cpu-1-workers-kokoro-cpu-2",
     };
     for (const c of containers()) {
-      const waitsFor = mocks.dependenciesOf(c).filter((d) => d.type === "docker:index/container:Container").map((d) => d.name);
+      const deps = mocks.dependenciesOf(c);
+      assert.deepEqual(deps.filter((d) => d.type === "docker:index/container:Container").map((d) => d.name), [], `${c.name} waits for no container directly`);
+      const host = c.name.replace(/^fleet-/, "").split("-workers-")[0];
+      assert.deepEqual(deps.filter((d) => d.name.startsWith("fleet-") && !d.name.startsWith(`fleet-${host}-`) && d.type !== "gpu-fleet:index:Fleet").map((d) => d.name), [], `${c.name} waits for nothing of another host`);
+      const waitsFor = deps.filter((d) => d.name.endsWith("-healthy")).map((d) => d.name);
       const expected = after[c.name.replace(/^fleet-/, "")];
-      assert.deepEqual(waitsFor, expected === undefined ? [] : [`fleet-${expected}`], c.name);
+      assert.deepEqual(waitsFor, expected === undefined ? [] : [`fleet-${expected}-healthy`], c.name);
+    }
+  });
+
+  it("each have a health gate: the gate script on stdin, for that container, re-run for every new container", () => {
+    for (const c of containers()) {
+      const gate = mocks.named(`${c.name}-healthy`);
+      assert.deepEqual(gate.inputs.triggers, [c.id]);
+      assert.match(String(gate.inputs.create), new RegExp(`FLEET_CONTAINER='${String(c.inputs.name)}'.* bash -s$`));
+      assert.match(String(gate.inputs.stdin), /^#!\/usr\/bin\/env bash\n# The rollout's health gate/);
     }
   });
 });

@@ -38,6 +38,7 @@ function baseArgs(overrides: Partial<HetznerModule.HetznerServerArgs> = {}): Het
     fleet: "gpu-fleet-test",
     deleteProtection: false,
     firewall: { sshSourceCidrs: [], tailscaleUdp: false },
+    identity: "location=fsn1 image=debian-12",
     tailscale: { authKey: pulumi.secret(KEY), tags: ["tag:gpu-worker", "tag:cpu"] },
     ...overrides,
   };
@@ -71,13 +72,13 @@ before(async () => {
 });
 
 describe("HetznerServer resources", () => {
-  it("registers the component with its type token, and a firewall and a server under it", () => {
+  it("registers the component with its type token, and a firewall, a host key and a server under it", () => {
     const component = mocks.named("plain");
     assert.equal(component.type, COMPONENT);
     assert.equal(component.custom, false);
     assert.deepEqual(
       childrenOf("plain").map((r) => `${r.type} ${r.name}`).sort(),
-      [`${FIREWALL} plain-firewall`, `${SERVER} plain-server`],
+      [`${FIREWALL} plain-firewall`, `${SERVER} plain-server`, `tls:index/privateKey:PrivateKey plain-host-key`],
     );
   });
 
@@ -183,14 +184,34 @@ describe("HetznerServer user data", () => {
     assert.equal(text.split(KEY).length - 1, 1, "the key appears exactly once, in the key file");
   });
 
-  it("never lets userData, image or sshKeys replace a running server; replacement deletes first (unique name)", () => {
+  it("ignores only sshKeys (and image with a snapshot selector): a replacement boots with its new user data; deletes first (unique name)", () => {
     const options = mocks.named("plain-server");
-    assert.ok(options.ignoreChanges.includes("userData"));
-    assert.deepEqual([...options.ignoreChanges].sort(), ["image", "sshKeys", "userData"]);
+    // The engine puts an ignored input's old value back even for a replacement (step_generator.go processIgnoreChanges).
+    assert.deepEqual([...options.ignoreChanges], ["sshKeys"]);
+    assert.deepEqual([...mocks.named("snap-server").ignoreChanges].sort(), ["image", "sshKeys"]);
     assert.equal(options.deleteBeforeReplace, true);
   });
 
-  it("changing only the auth key changes only userData (which is ignored)", () => {
+  it("replaces the server on a placement group change (hcloud refuses it on a running server)", () => {
+    assert.deepEqual([...mocks.named("plain-server").replaceOnChanges], ["placementGroupId"]);
+  });
+
+  it("makes an Ed25519 host key replaced with the server's identity, and installs it with cloud-init", async () => {
+    const key = mocks.named("plain-host-key");
+    assert.equal(key.type, "tls:index/privateKey:PrivateKey");
+    assert.deepEqual(key.inputs, { algorithm: "ED25519" });
+    assert.equal(key.replacementTrigger, "location=fsn1 image=debian-12");
+    const doc = parse((await resolveOutput(plain.userData)).value.replace(/^#cloud-config\n/, "")) as Record<string, unknown>;
+    const publicKey = (await resolveOutput(plain.hostPublicKey)).value;
+    assert.match(publicKey, /^ssh-ed25519 [A-Za-z0-9+/]+=*$/);
+    assert.equal(doc.ssh_deletekeys, true);
+    assert.deepEqual(doc.ssh_genkeytypes, []);
+    const sshKeys = doc.ssh_keys as { ed25519_public: string; ed25519_private: string };
+    assert.equal(sshKeys.ed25519_public, publicKey);
+    assert.match(sshKeys.ed25519_private, /^-----BEGIN OPENSSH PRIVATE KEY-----\n/);
+  });
+
+  it("changing only the auth key changes only userData, which replaces the server (the Fleet changes the key only with the identity)", () => {
     const a = mocks.named("plain-server").inputs;
     const b = mocks.named("rotated-server").inputs;
     const changed = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
@@ -198,7 +219,7 @@ describe("HetznerServer user data", () => {
     assert.deepEqual(changed.sort(), ["firewallIds", "userData"]);
     assert.deepEqual(rulesOf("plain-firewall"), rulesOf("rotated-firewall"));
     assert.deepEqual(mocks.named("plain-firewall").inputs, mocks.named("rotated-firewall").inputs);
-    assert.ok(mocks.named("rotated-server").ignoreChanges.includes("userData"));
+    assert.ok(!mocks.named("rotated-server").ignoreChanges.includes("userData"));
   });
 });
 

@@ -9,6 +9,7 @@ import { parse } from "yaml";
 import { fakeAuthKey } from "../support/fixtures";
 import {
   CloudInitError,
+  hcloudServerIdentity,
   DEFAULT_CLOUD_INIT_PATHS,
   renderCloudInit,
   renderEnrollScript,
@@ -282,5 +283,31 @@ exit 0
     assert.notEqual(r.status, 0);
     assert.equal(r.upArgs, undefined);
     assert.equal(r.keyFileLeft, false);
+  });
+});
+
+describe("cloud-init with a program-made SSH host key", () => {
+  const hostKey = {
+    privateKey: [`-----BEGIN ${"OPENSSH"} PRIVATE KEY-----`, "b3BlbnNzaC1rZXktdjEAAAAA", `-----END ${"OPENSSH"} PRIVATE KEY-----`, ""].join("\n"),
+    publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestOnlyPublicHostKeyValue0000000000000",
+  };
+
+  it("installs the key, deletes the image's and generates none", () => {
+    const doc = parse(renderCloudInit({ ...input, sshHostKey: hostKey }).replace(/^#cloud-config\n/, "")) as Record<string, unknown>;
+    assert.deepEqual(doc.ssh_keys, { ed25519_private: hostKey.privateKey, ed25519_public: hostKey.publicKey });
+    assert.equal(doc.ssh_deletekeys, true);
+    assert.deepEqual(doc.ssh_genkeytypes, []);
+  });
+
+  it("refuses a malformed key, naming the field and never quoting the key", () => {
+    assert.throws(
+      () => renderCloudInit({ ...input, sshHostKey: { privateKey: "not a key", publicKey: "ssh-rsa AAAA" } }),
+      (e: Error) => /sshHostKey\.publicKey: must be one `ssh-ed25519 AAAA\.\.\.` key/.test(e.message) && /sshHostKey\.privateKey: must be an OpenSSH private key/.test(e.message) && !e.message.includes("not a key"),
+    );
+  });
+
+  it("names the server's identity readably: location, image or snapshot, keyGeneration", () => {
+    assert.equal(hcloudServerIdentity({ location: "fsn1", image: "debian-12" }), "location=fsn1 image=debian-12");
+    assert.equal(hcloudServerIdentity({ location: "nbg1", image: "debian-12", snapshot: "role=base", keyGeneration: 2 }), "location=nbg1 snapshot=role=base keyGeneration=2");
   });
 });

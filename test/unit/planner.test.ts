@@ -351,6 +351,27 @@ describe("rollout lanes", () => {
     assert.equal(error.path, "services.kokoro-cpu.maxUnavailable");
     assert.match(error.message, /could stop all of them\. Set it to at most 1\./);
   });
+  it("never chains across hosts, and splits maxUnavailable among the hosts (each at least one lane)", () => {
+    const svc = { "kokoro-cpu": { image: "x/k:1", device: "cpu", ramMiB: 100, threads: 1, maxUnavailable: 3 } };
+    const result = plan({ a: box({ workers: { "kokoro-cpu": { replicas: 4 } } }), b: box({ workers: { "kokoro-cpu": { replicas: 2 } } }) }, svc);
+    assert.deepEqual(result.errors, []);
+    // Budget 3 over 2 hosts: one lane each, the spare to a (4 workers per lane beats 2): a 2 lanes, b 1.
+    assert.deepEqual(host(result, "a").workers.map((w) => w.rolloutAfter), [null, null, "a-kokoro-cpu-1", "a-kokoro-cpu-2"]);
+    assert.deepEqual(host(result, "b").workers.map((w) => w.rolloutAfter), [null, "b-kokoro-cpu-1"]);
+  });
+
+  it("refuses a maxUnavailable below the number of hosts running the service", () => {
+    const error = onlyError(plan({ a: box({ workers: { "kokoro-cpu": { replicas: 2 } } }), b: box({ workers: { "kokoro-cpu": { replicas: 2 } } }), c: box({ workers: { "kokoro-cpu": { replicas: 2 } } }) }, { "kokoro-cpu": { image: "x/k:1", device: "cpu", ramMiB: 100, maxUnavailable: 2 } }));
+    assert.equal(error.path, "services.kokoro-cpu.maxUnavailable");
+    assert.match(error.message, /runs on 3 hosts.*Set it to at least 3/);
+  });
+
+  it("warns when a service has one worker per host (every worker restarts at once)", () => {
+    const result = plan({ a: box({ workers: { "kokoro-cpu": { replicas: 1 } } }), b: box({ workers: { "kokoro-cpu": { replicas: 1 } } }) });
+    assert.deepEqual(result.errors, []);
+    assert.equal(result.warnings.length, 1);
+    assert.match(result.warnings[0]?.message ?? "", /one worker on each of its 2 hosts/);
+  });
 });
 
 describe("CPU pinning", () => {

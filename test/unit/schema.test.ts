@@ -70,7 +70,12 @@ describe("stack config schema", () => {
     assert.deepEqual([host.ssh?.user, host.ssh?.port, host.mps], ["root", 22, "auto"]);
     assert.deepEqual([spec.tailnet.workerTag, spec.tailnet.redisTag, spec.tailnet.policy], ["tag:gpu-worker", "tag:redis", "managed"]);
     assert.equal(spec.services.kokoro.drainSeconds, 30);
-    assert.deepEqual(spec.defaults, { threads: 2, reserve: { cores: 1, ramMiB: 2048, vramMiB: 512 } });
+    assert.deepEqual(spec.defaults, {
+      threads: 2,
+      reserve: { cores: 1, ramMiB: 2048, vramMiB: 512 },
+      rolloutTimes: { imagePullSeconds: 60, containerStartSeconds: 5, healthySeconds: 30, roleSeconds: 20, serverBootSeconds: 90, serverDeleteSeconds: 30 },
+    });
+    assert.deepEqual(host.connect, { timeoutSeconds: 10, attempts: 3, enrollAttempts: 40 });
   });
 
   it("names an unknown key, suggests the known one and lists the keys", () => {
