@@ -436,10 +436,12 @@ function workerPlan(host: string, demand: Demand, replica: number, gpu: number |
     WORKER_NAME: name,
     WORKER_HOST: host,
     WORKER_SERVICE: service,
-    GPU_FLEET_RESIDENCY: residency,
   });
   // The lease contract (docs/timeshare.md): which GPU, how much to lease, out of how much, where.
+  // Resident workers get none of it: no GPU_FLEET_RESIDENCY means resident, and existing workers'
+  // env (which replaces containers when it changes) stays as it was.
   if (leased) {
+    env.GPU_FLEET_RESIDENCY = residency;
     env.GPU_FLEET_GPU = String(gpuPlan.index);
     env.GPU_FLEET_VRAM_MIB = String(spec.vramMiB ?? 0);
     env.GPU_FLEET_LEASE_DIR = LEASE_DIRECTORY;

@@ -140,14 +140,15 @@ describe("worker contract of time-shared workers", () => {
     assert.equal(worker(h, "fast").env.GPU_FLEET_IDLE_UNLOAD_SECONDS, "30");
   });
 
-  it("manual: a lease but no idle timeout; resident and CPU workers: no lease", () => {
+  it("manual: a lease but no idle timeout; resident and CPU workers: no lease env", () => {
     const man = worker(h, "man");
     assert.equal(man.residency, "manual");
     assert.equal(man.env.GPU_FLEET_VRAM_MIB, "1500");
     assert.equal(man.env.GPU_FLEET_IDLE_UNLOAD_SECONDS, undefined);
-    assert.deepEqual(leaseEnv(worker(h, "res")), { GPU_FLEET_RESIDENCY: "resident" });
+    // No GPU_FLEET_* at all: absent means resident, and existing workers' env does not change.
+    assert.deepEqual(leaseEnv(worker(h, "res")), {});
     assert.equal(worker(h, "res").leaseDirectory, null);
-    assert.deepEqual(leaseEnv(worker(h, "cpu")), { GPU_FLEET_RESIDENCY: "resident" });
+    assert.deepEqual(leaseEnv(worker(h, "cpu")), {});
   });
 
   it("the GPU's numbers: 1000 resident + 2000 largest (od) = 3000 used, 4680 headroom", () => {
