@@ -256,10 +256,17 @@ spec_hash() {
 
 # docker run arguments of worker I with env file FILE and spec hash HASH, into the array run_args.
 build_run_args() {
-  local i=$1 file=$2 hash=$3 w gpu pipe user cpuset health
+  local i=$1 file=$2 hash=$3 w gpu pipe leases user cpuset health
   w="$(jq -c --argjson i "$i" '.workers[$i]' <<<"$plan_json")"
-  run_args=(run -d --name "$(jq -r .containerName <<<"$w")" --hostname "$(jq -r .name <<<"$w")"
-    --restart unless-stopped --init --env-file "$file"
+  # A manual worker is created stopped and stays stopped across reboots until an operator starts it
+  # (npm run service -- start); docs/timeshare.md.
+  if [[ "$(jq -r '.residency // "resident"' <<<"$w")" == manual ]]; then
+    run_args=(create --restart no)
+  else
+    run_args=(run -d --restart unless-stopped)
+  fi
+  run_args+=(--name "$(jq -r .containerName <<<"$w")" --hostname "$(jq -r .name <<<"$w")"
+    --init --env-file "$file"
     --memory "$(jq -r .memoryMiB <<<"$w")m"
     --stop-signal "$(jq -r .stopSignal <<<"$w")" --stop-timeout "$(jq -r .drainSeconds <<<"$w")"
     --log-driver json-file --log-opt "max-size=${LOG_MAX_SIZE}" --log-opt "max-file=${LOG_MAX_FILE}")
@@ -269,6 +276,8 @@ build_run_args() {
     pipe="$(jq -r '.pipeDirectory // "/run/gpu-fleet/mps"' <<<"$w")"
     run_args+=(-v "${pipe}:${pipe}" --ipc host)
   fi
+  leases="$(jq -r '.leaseDirectory // empty' <<<"$w")"
+  [[ -z "$leases" ]] || run_args+=(-v "${leases}:${leases}")
   user="$(jq -r '.user // empty' <<<"$w")"
   [[ -z "$user" ]] || run_args+=(--user "$user")
   cpuset="$(jq -r '.cpuSet // empty' <<<"$w")"
@@ -341,6 +350,8 @@ for ((i = 0; i < worker_count; i++)); do
     actions+=("replace ${i} ${hash}")
   elif [[ "$cur_status" == "running" || "$cur_status" == "restarting" ]]; then
     actions+=("ok ${i} ${hash}")
+  elif [[ "$(jq -r --argjson i "$i" '.workers[$i].residency // "resident"' <<<"$plan_json")" == manual ]]; then
+    actions+=("manual ${i} ${hash}")
   else
     actions+=("start ${i} ${hash}")
   fi
@@ -381,6 +392,11 @@ for action in "${actions[@]}"; do
       OKS+=("$name")
       continue
       ;;
+    manual)
+      say "worker ${name}: ok (manual, stopped until started by hand, spec ${hash:0:12})"
+      OKS+=("$name")
+      continue
+      ;;
     start)
       run_cmd docker start "$name"
       ((dry_run)) || { say "worker ${name}: started"; CHANGES+=("${name} started"); }
@@ -411,7 +427,7 @@ for action in "${actions[@]}"; do
     say "failed: join-fleet on ${host}: docker run of ${name} failed (exit ${rc}). hint: read the docker error above; run join-fleet.sh again after fixing it"
     exit 1
   fi
-  await_healthy "$i"
+  [[ "$(jq -r --argjson i "$i" '.workers[$i].residency // "resident"' <<<"$plan_json")" == manual ]] || await_healthy "$i"
   say "worker ${name}: ${what}d (spec ${hash:0:12})"
   CHANGES+=("${name} ${what}d")
 done
