@@ -17,4 +17,5 @@ export const COMMANDS: readonly CliCommand[] = [
   diff,
   joinPlan,
   external("keyscan", "read an SSH host's keys and print the hostKey to pin", () => import("../scripts/keyscan")),
+  external("service", "start or stop a manual service's workers on one host, checking its VRAM lease", () => import("../scripts/service")),
 ];

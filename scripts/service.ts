@@ -1,4 +1,5 @@
-// npm run service -- start|stop <service> --host <host> --stack <stack> [--replica N] [--identity FILE]
+// gpu-fleet service start|stop <service> --host <host> -s <stack> [--replica N] [--identity FILE]
+// (npm run service -- ...).
 // Starts or stops a manual service's workers on one host (docs/timeshare.md), over SSH with the host's
 // pinned key. `start` refuses when the GPU has no room for the worker's VRAM lease, naming who holds
 // the VRAM; the worker itself takes its lease when it loads, so two loads never collide.
@@ -11,14 +12,15 @@ import { describeLease, parseLeaseListing, type LeaseEntry } from "../components
 import { formatDiagnostic, planConfig } from "../components/core/pipeline";
 import type { HostPlan, WorkerPlan } from "../components/core/planner";
 import type { HostSpec } from "../components/core/schema";
-import { loadStack, REPO_ROOT, runCli, UsageError } from "./lib/stack";
+import { loadStack, REPO_ROOT, UsageError } from "./lib/stack";
 
-export const USAGE = `usage: npm run service -- start|stop <service> --host <host> --stack <stack> [--replica N] [--identity FILE]
+export const USAGE = `usage: gpu-fleet service start|stop <service> --host <host> -s <stack> [--replica N] [--identity FILE]
+       (npm run service -- start|stop ...)
 
 Starts or stops the workers of a manual service (residency: manual) on one host, over SSH with the
 host's pinned key (hosts.<host>.ssh.hostKey). start refuses when the GPU cannot lease the worker's
 VRAM now, and says who holds it; stop drains the worker (its drainSeconds) and stops it.
-  --stack     a name under stacks/ or a stack file
+  -s, --stack a name under stacks/ or a stack file
   --replica   one replica (default: every replica of the service on the host)
   --identity  private key file for ssh (default: ssh's own, or the ssh-agent)
 Exit: 0 done (or already so), 1 refused or failed, 2 bad command line.`;
@@ -37,10 +39,10 @@ function parseArgs(argv: readonly string[]): Args {
   const options = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (["--host", "--stack", "--replica", "--identity"].includes(a)) {
+    if (["--host", "--stack", "-s", "--replica", "--identity"].includes(a)) {
       const value = argv[i + 1];
-      if (value === undefined || value.startsWith("--")) throw new UsageError(`${a} needs a value\n${USAGE}`);
-      options.set(a, value);
+      if (value === undefined || value.startsWith("-")) throw new UsageError(`${a} needs a value\n${USAGE}`);
+      options.set(a === "-s" ? "--stack" : a, value);
       i++;
     } else if (a.startsWith("-")) {
       throw new UsageError(`unknown option ${a}\n${USAGE}`);
@@ -52,7 +54,7 @@ function parseArgs(argv: readonly string[]): Args {
   const host = options.get("--host");
   const stack = options.get("--stack");
   if (host === undefined) throw new UsageError(`--host is missing\n${USAGE}`);
-  if (stack === undefined) throw new UsageError(`--stack is missing\n${USAGE}`);
+  if (stack === undefined) throw new UsageError(`-s <stack> is missing\n${USAGE}`);
   const replicaText = options.get("--replica");
   if (replicaText !== undefined && !/^[1-9]\d*$/.test(replicaText)) throw new UsageError(`--replica '${replicaText}' is not a replica number\n${USAGE}`);
   return { action, service, host, stack, replica: replicaText === undefined ? undefined : Number(replicaText), identity: options.get("--identity") };
@@ -265,4 +267,4 @@ function lastLine(text: string): string {
   return (lines[lines.length - 1] ?? "").replace(/\.$/, "");
 }
 
-if (require.main === module) runCli("service", run);
+if (require.main === module) void import("../cli/main").then((cli) => cli.runAsScript("service"));

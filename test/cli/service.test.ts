@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { runTool, STACK_TRACE } from "../support/run";
+import { gpuFleet, runTool, STACK_TRACE } from "../support/run";
 import { knownHosts, noRoomMessage, parseRemote, sshArgv } from "../../scripts/service";
 import { planConfig } from "../../components/core/pipeline";
 import { loadStack } from "../../scripts/lib/stack";
@@ -29,9 +29,19 @@ describe("npm run service", () => {
     for (const args of [[], ["restart", "rag-ingest"], ["start"], ["start", "rag-ingest", "--stack", "egpu-studio"], ["start", "rag-ingest", "--host", "studio", "--stack", "egpu-studio", "--replica", "x"]]) {
       const r = runTool("scripts/service.ts", args);
       assert.equal(r.status, 2, `${args.join(" ")}: ${r.stderr}`);
-      assert.match(r.stderr, /usage: npm run service -- start\|stop/);
+      assert.match(r.stderr, /usage: gpu-fleet service start\|stop/);
       assert.doesNotMatch(r.stderr, STACK_TRACE);
     }
+  });
+
+  it("is a gpu-fleet command: gpu-fleet service --help, -s for the stack", () => {
+    const help = gpuFleet(["service", "--help"]);
+    assert.equal(help.status, 0, help.stderr);
+    assert.match(help.stdout, /usage: gpu-fleet service start\|stop <service> --host <host> -s <stack>/);
+    const r = gpuFleet(["service", "stop", "whisper", "--host", "studio", "-s", "egpu-studio"]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /whisper is onDemand/);
+    assert.ok(gpuFleet(["--help"]).stdout.includes("service"));
   });
 
   it("refuses before any SSH: unknown host, a service not on it, an onDemand service, an unpinned host key", () => {
