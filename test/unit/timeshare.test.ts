@@ -195,3 +195,17 @@ describe("the seed's machine: stacks/Pulumi.egpu-studio.yaml", () => {
     assert.deepEqual(studio.workers.map((w) => [w.service, w.residency]), [["whisper", "onDemand"], ["rag-ingest", "manual"], ["qwen3-tts", "onDemand"]]);
   });
 });
+
+describe("join plan of time-shared workers (scripts/join-fleet.sh)", () => {
+  it("carries residency and the lease directory, so join-fleet.sh creates manual workers stopped and mounts the leases", async () => {
+    const { joinPlan } = await import("../../scripts/join-plan");
+    const stack = loadStack("egpu-studio");
+    const result = planConfig(stack.document, stack.diagnostics);
+    assert.ok(result.spec);
+    const plan = joinPlan(result.spec, result.plan.hosts[0], "gpu-fleet-egpu-studio");
+    assert.deepEqual(
+      plan.workers.map((w) => [w.containerName, w.residency, w.leaseDirectory]),
+      [["whisper-1", "onDemand", "/run/gpu-fleet/leases"], ["rag-ingest-1", "manual", "/run/gpu-fleet/leases"], ["qwen3-tts-1", "onDemand", "/run/gpu-fleet/leases"]],
+    );
+  });
+});
