@@ -12,6 +12,7 @@ import { describeLease, parseLeaseListing, type LeaseEntry } from "../components
 import { formatDiagnostic, planConfig } from "../components/core/pipeline";
 import type { HostPlan, WorkerPlan } from "../components/core/planner";
 import type { HostSpec } from "../components/core/schema";
+import { knownHostsLines, type HostKeySetting } from "../components/core/ssh-keys";
 import { loadStack, REPO_ROOT, UsageError } from "./lib/stack";
 
 export const USAGE = `usage: gpu-fleet service start|stop <service> --host <host> -s <stack> [--replica N] [--identity FILE]
@@ -90,21 +91,24 @@ export function serviceTarget(hosts: readonly HostPlan[], specs: Readonly<Record
     const names = workers.map((w) => `${w.service}-${w.replica}`).join(" ");
     throw new Refusal(`${args.host} is not reached over SSH (${host.kind === "join" ? "it joins by itself" : "a Hetzner Cloud host"}); run 'docker start ${names}' on it, or its stop.`);
   }
-  if (spec.ssh.hostKey === undefined) {
-    throw new Refusal(`hosts.${args.host}.ssh.hostKey is not pinned: service start|stop only talks to a host whose key it knows. Add it (ssh-keyscan -t ed25519 ${spec.ssh.address}).`);
+  if (!isPinned(spec.ssh.hostKey)) {
+    throw new Refusal(`hosts.${args.host}.ssh.hostKey is not pinned: service start|stop only talks to a host whose key it knows. Pin it (npm run keyscan -- <stack> ${args.host}).`);
   }
-  if (spec.ssh.jumpHost !== undefined && spec.ssh.jumpHost.hostKey === undefined) {
-    throw new Refusal(`hosts.${args.host}.ssh.jumpHost.hostKey is not pinned. Add it (ssh-keyscan -t ed25519 ${spec.ssh.jumpHost.address}).`);
+  if (spec.ssh.jumpHost !== undefined && !isPinned(spec.ssh.jumpHost.hostKey)) {
+    throw new Refusal(`hosts.${args.host}.ssh.jumpHost.hostKey is not pinned. Pin it (ssh-keyscan ${spec.ssh.jumpHost.address}).`);
   }
   return { host, workers, ssh: spec.ssh };
 }
 
-/** known_hosts lines for the host (and its jump host): the only keys ssh accepts. */
+function isPinned(setting: HostKeySetting | undefined): setting is Extract<HostKeySetting, { mode: "pinned" }> {
+  return setting?.mode === "pinned" && setting.keys.length > 0;
+}
+
+/** known_hosts lines for the host (and its jump host), each under its own address: the only keys ssh accepts. */
 export function knownHosts(ssh: ServiceTarget["ssh"]): string {
-  const entry = (address: string, port: number, key: string): string => `${port === 22 ? address : `[${address}]:${port}`} ${key}\n`;
-  let text = entry(ssh.address, ssh.port, ssh.hostKey ?? "");
-  if (ssh.jumpHost?.hostKey !== undefined) text += entry(ssh.jumpHost.address, ssh.jumpHost.port, ssh.jumpHost.hostKey);
-  return text;
+  const entry = (address: string, port: number, setting: HostKeySetting | undefined): string =>
+    isPinned(setting) ? knownHostsLines(setting.keys, port === 22 ? address : `[${address}]:${port}`) : "";
+  return entry(ssh.address, ssh.port, ssh.hostKey) + (ssh.jumpHost === undefined ? "" : entry(ssh.jumpHost.address, ssh.jumpHost.port, ssh.jumpHost.hostKey));
 }
 
 /** The ssh command line (no secret in it: the key is a file or the agent). */
