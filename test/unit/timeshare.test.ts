@@ -5,12 +5,12 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { planConfig, type PipelineResult } from "../../components/core/pipeline";
 import type { HostPlan, WorkerPlan } from "../../components/core/planner";
-import { withHosts, type Values } from "../support/fixtures";
+import { EXAMPLE_KEYS, withHosts, type Values } from "../support/fixtures";
 import { loadStack } from "../../scripts/lib/stack";
 
 // A custom 8192 MiB Turing GPU; the default reserve keeps 512 MiB, so 7680 MiB are usable.
 const gpuHost = (workers: Values): Values => ({
-  ssh: { address: "198.51.100.7" },
+  ssh: { address: "198.51.100.7", hostKey: EXAMPLE_KEYS.host },
   cpu: { cores: 16 },
   ramMiB: 65536,
   gpus: [{ vramMiB: 8192, computeCapability: 7.5 }],
