@@ -20,4 +20,5 @@ export const COMMANDS: readonly CliCommand[] = [
   joinPlan,
   external("keyscan", "read an SSH host's keys and print the hostKey to pin", () => import("../scripts/keyscan")),
   external("docs", "regenerate README's config reference from the schema (--check: fail when it is stale)", () => import("../scripts/docs")),
+  external("service", "start or stop a manual service's workers on one host, checking its VRAM lease", () => import("../scripts/service")),
 ];
