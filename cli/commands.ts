@@ -21,4 +21,5 @@ export const COMMANDS: readonly CliCommand[] = [
   external("keyscan", "read an SSH host's keys and print the hostKey to pin", () => import("../scripts/keyscan")),
   external("docs", "regenerate README's config reference from the schema (--check: fail when it is stale)", () => import("../scripts/docs")),
   external("rollout", "simulate a rollout: each service's running workers over time, blocked hosts, total time", () => import("../scripts/rollout")),
+  external("service", "start or stop a manual service's workers on one host, checking its VRAM lease", () => import("../scripts/service")),
 ];

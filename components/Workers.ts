@@ -115,7 +115,8 @@ export class Workers extends pulumi.ComponentResource {
         },
       );
       containers.set(worker.name, container);
-      if (args.gate !== undefined) gates.set(worker.name, healthGate(`${name}-${worker.service}-${worker.replica}-healthy`, worker, container, args.gate, this));
+      // A manual worker is created stopped: there is nothing to gate until an operator starts it.
+      if (args.gate !== undefined && worker.residency !== "manual") gates.set(worker.name, healthGate(`${name}-${worker.service}-${worker.replica}-healthy`, worker, container, args.gate, this));
     }
     this.containers = containers;
     this.gates = gates;
@@ -158,15 +159,22 @@ export function containerArgs(worker: WorkerPlan, image: pulumi.Input<string>, a
     // Secrets make the whole list secret in state and in diffs.
     envs: pulumi.all([...plainEnv, redis, ...secretEnv]).apply((envs) => pulumi.secret(envs)),
     command: worker.command === null ? undefined : [...worker.command],
-    restart: "unless-stopped",
+    // A manual worker is created stopped and stays stopped across reboots until an operator starts
+    // it (`service start`); the provider leaves a mustRun: false container alone, running or not
+    // (terraform-provider-docker v4 internal/provider/resource_docker_container_funcs.go: create
+    // starts only when `start`; read turns must_run false only when it was configured true).
+    restart: worker.residency === "manual" ? "no" : "unless-stopped",
+    start: worker.residency === "manual" ? false : undefined,
+    mustRun: worker.residency === "manual" ? false : undefined,
     init: true,
     user: worker.user === null ? undefined : String(worker.user),
     memory: worker.ramMiB,
     cpuSet: worker.cpuSet ?? undefined,
     deviceRequests:
       worker.gpu === null ? undefined : [{ driver: "nvidia", deviceIds: [String(worker.gpu)], capabilities: ["gpu"] }],
-    // MPS clients reach the host's daemon through its pipe directory and share IPC with the host.
-    mounts: worker.mps ? [{ type: "bind", source: args.plan.mps.pipeDirectory, target: args.plan.mps.pipeDirectory }] : undefined,
+    // MPS clients reach the host's daemon through its pipe directory and share IPC with the host;
+    // onDemand and manual workers take their VRAM leases in the host's lease directory.
+    mounts: workerMounts(worker, args.plan),
     ipcMode: worker.mps ? "host" : undefined,
     healthcheck:
       worker.healthcheck === null
@@ -196,6 +204,13 @@ export function containerArgs(worker: WorkerPlan, image: pulumi.Input<string>, a
       ...(args.serverId === undefined ? [] : [{ label: "gpu-fleet.server", value: args.serverId }]),
     ],
   };
+}
+
+function workerMounts(worker: WorkerPlan, plan: HostPlan): docker.types.input.ContainerMount[] | undefined {
+  const mounts: docker.types.input.ContainerMount[] = [];
+  if (worker.mps) mounts.push({ type: "bind", source: plan.mps.pipeDirectory, target: plan.mps.pipeDirectory });
+  if (worker.leaseDirectory !== null) mounts.push({ type: "bind", source: worker.leaseDirectory, target: worker.leaseDirectory });
+  return mounts.length > 0 ? mounts : undefined;
 }
 
 /**

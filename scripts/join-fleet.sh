@@ -376,10 +376,17 @@ spec_hash() {
 
 # docker run arguments of worker I with env file FILE and spec hash HASH, into the array run_args.
 build_run_args() {
-  local i=$1 file=$2 hash=$3 w gpu pipe user cpuset health
+  local i=$1 file=$2 hash=$3 w gpu pipe leases user cpuset health
   w="$(jq -c --argjson i "$i" '.workers[$i]' <<<"$plan_json")"
-  run_args=(run -d --name "$(jq -r .containerName <<<"$w")" --hostname "$(jq -r .name <<<"$w")"
-    --restart unless-stopped --init --env-file "$file"
+  # A manual worker is created stopped and stays stopped across reboots until an operator starts it
+  # (npm run service -- start); docs/timeshare.md.
+  if [[ "$(jq -r '.residency // "resident"' <<<"$w")" == manual ]]; then
+    run_args=(create --restart no)
+  else
+    run_args=(run -d --restart unless-stopped)
+  fi
+  run_args+=(--name "$(jq -r .containerName <<<"$w")" --hostname "$(jq -r .name <<<"$w")"
+    --init --env-file "$file"
     --memory "$(jq -r .memoryMiB <<<"$w")m"
     --stop-signal "$(jq -r .stopSignal <<<"$w")" --stop-timeout "$(jq -r .drainSeconds <<<"$w")"
     --log-driver json-file --log-opt "max-size=${LOG_MAX_SIZE}" --log-opt "max-file=${LOG_MAX_FILE}")
@@ -389,6 +396,8 @@ build_run_args() {
     pipe="$(jq -r '.pipeDirectory // "/run/gpu-fleet/mps"' <<<"$w")"
     run_args+=(-v "${pipe}:${pipe}" --ipc host)
   fi
+  leases="$(jq -r '.leaseDirectory // empty' <<<"$w")"
+  [[ -z "$leases" ]] || run_args+=(-v "${leases}:${leases}")
   user="$(jq -r '.user // empty' <<<"$w")"
   [[ -z "$user" ]] || run_args+=(--user "$user")
   cpuset="$(jq -r '.cpuSet // empty' <<<"$w")"
@@ -460,6 +469,8 @@ for ((i = 0; i < worker_count; i++)); do
     actions+=("replace ${i} ${hash}")
   elif [[ "$cur_status" == "running" || "$cur_status" == "restarting" ]]; then
     actions+=("ok ${i} ${hash}")
+  elif [[ "$(jq -r --argjson i "$i" '.workers[$i].residency // "resident"' <<<"$plan_json")" == manual ]]; then
+    actions+=("manual ${i} ${hash}")
   else
     # Created, exited or dead: left by a failed run (docker run created it, then could not start it)
     # or stopped by hand. Starting it again would repeat what failed with no new information; a new
@@ -506,6 +517,11 @@ for action in "${actions[@]}"; do
       OKS+=("$name")
       continue
       ;;
+    manual)
+      say "worker ${name}: ok (manual, stopped until started by hand, spec ${hash:0:12})"
+      OKS+=("$name")
+      continue
+      ;;
     recreate)
       run_cmd docker rm -f "$name"
       ;;
@@ -534,7 +550,7 @@ for action in "${actions[@]}"; do
     die 1 "docker run failed (exit ${rc})" "read the docker error above; run join-fleet.sh again after fixing it: the container is recreated"
   fi
   step="worker ${name}: waiting until healthy"
-  await_healthy "$i"
+  [[ "$(jq -r --argjson i "$i" '.workers[$i].residency // "resident"' <<<"$plan_json")" == manual ]] || await_healthy "$i"
   say "worker ${name}: ${what}d (spec ${hash:0:12})"
   CHANGES+=("${name} ${what}d")
 done

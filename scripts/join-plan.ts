@@ -45,6 +45,10 @@ export interface JoinPlanWorker {
   readonly mps: boolean;
   /** The MPS pipe directory to mount (same path inside), or null when the worker is no MPS client. */
   readonly pipeDirectory: string | null;
+  /** manual workers are created stopped (`docker create`) and started by an operator; docs/timeshare.md. */
+  readonly residency: WorkerPlan["residency"];
+  /** The VRAM lease directory to mount (same path inside), for onDemand and manual workers. */
+  readonly leaseDirectory: string | null;
   readonly user: number | null;
   readonly memoryMiB: number;
   readonly cpuSet: string | null;
@@ -96,6 +100,8 @@ function joinWorker(w: WorkerPlan, host: HostPlan, fleet: string): JoinPlanWorke
     gpu: w.gpu,
     mps: w.mps,
     pipeDirectory: w.mps ? host.mps.pipeDirectory : null,
+    residency: w.residency,
+    leaseDirectory: w.leaseDirectory,
     user: w.user,
     memoryMiB: w.ramMiB,
     cpuSet: w.cpuSet,

@@ -24,6 +24,12 @@ import type { HealthcheckSpec, HostSpec, PlannerInput, SecretRef, ServiceSpec } 
 /** Where the MPS daemon and its clients meet; off the default /tmp/nvidia-mps on purpose. */
 export const MPS_PIPE_DIRECTORY = "/run/gpu-fleet/mps";
 export const MPS_LOG_DIRECTORY = "/var/log/gpu-fleet/mps";
+/** Where time-shared workers keep their VRAM leases (scripts/lease/, docs/timeshare.md); mounted at the same path. */
+export const LEASE_DIRECTORY = "/run/gpu-fleet/leases";
+export const DEFAULT_IDLE_UNLOAD_SECONDS = 120;
+
+/** When a worker holds its VRAM: always, from its first job until idle, or while an operator has it started. */
+export type Residency = "resident" | "onDemand" | "manual";
 /** Beyond this many threads one process gets slower, not faster (memory bandwidth; seed 000). */
 export const THREADS_KNEE = 6;
 export const DEFAULT_DRIVER_BRANCH = "580";
@@ -38,7 +44,18 @@ export interface GpuPlan {
   readonly computeCapability: number;
   readonly vramMiB: number;
   readonly reservedMiB: number;
+  /** The most VRAM the workers can hold at one moment: residentMiB + the largest on-demand load. */
   readonly usedMiB: number;
+  /** VRAM of the resident workers, held all the time. */
+  readonly residentMiB: number;
+  /** The largest onDemand or manual worker placed here, or null when none is. */
+  readonly largestOnDemand: { readonly service: string; readonly vramMiB: number } | null;
+  /** Sum of the onDemand and manual workers' VRAM; may exceed what they can hold at once. */
+  readonly onDemandTotalMiB: number;
+  /** What onDemand and manual workers may hold at once under leases: usable VRAM − residentMiB. */
+  readonly leaseCapacityMiB: number;
+  /** Usable VRAM − usedMiB: what stays free at the fullest moment. */
+  readonly headroomMiB: number;
   /** Worker processes placed on this GPU. */
   readonly clients: number;
   readonly mps: boolean;
@@ -57,6 +74,10 @@ export interface WorkerPlan {
   readonly threads: number;
   /** Host GPU index, or null on the CPU. */
   readonly gpu: number | null;
+  /** resident for CPU workers. */
+  readonly residency: Residency;
+  /** The host's lease directory to mount, for onDemand and manual workers; null otherwise. */
+  readonly leaseDirectory: string | null;
   readonly vramMiB: number | null;
   readonly ramMiB: number;
   /** Whether the worker is an MPS client (pipe mount, host IPC). */
@@ -260,6 +281,10 @@ function planHost(name: string, host: HostSpec, input: PlannerInput, out: Diagno
       out.error(at("nvidia", "driver"), `is none, but ${service} on ${name} needs CUDA. Set nvidia.driver to preinstalled (a driver is already there) or managed.`);
       continue;
     }
+    if (spec.device === "cuda" && spec.residency !== "resident" && worker.replicas === "auto") {
+      out.error(at("workers", service, "replicas"), `is auto, but ${service} is ${spec.residency}: its workers share the GPU's VRAM by leases, so more replicas add no capacity. Give a number, e.g. replicas: 1.`);
+      continue;
+    }
     demands.push({ service, spec, threads, auto: worker.replicas === "auto", replicas: worker.replicas === "auto" ? undefined : worker.replicas });
   }
   if (out.errors.length > errorsBefore) return undefined;
@@ -268,6 +293,8 @@ function planHost(name: string, host: HostSpec, input: PlannerInput, out: Diagno
     ...gpu,
     capacityMiB: gpu.vramMiB - reserved.vramMiB,
     usedMiB: 0,
+    residentMiB: 0,
+    timeShared: [] as { service: string; vramMiB: number }[],
     clients: [] as { service: string; uid: number }[],
     cap: host.mps === "off" || gpu.computeCapability < COMPUTE.mps ? Number.POSITIVE_INFINITY : mpsClientCap(gpu.computeCapability),
   }));
@@ -284,10 +311,14 @@ function planHost(name: string, host: HostSpec, input: PlannerInput, out: Diagno
     out.error(at("workers"), `${describeDemands(demands, (d) => `${d.replicas} × ${d.spec.ramMiB} MiB`)} need ${ramUsed} MiB of RAM, but ${name} has ${usableRam} MiB for workers (${facts.ramMiB} − ${reserved.ramMiB} reserved). ${fixFor(name, demands, usableRam, (d) => d.spec.ramMiB, "ramMiB")}`);
   }
 
-  // GPU placement: each replica goes to the GPU with the most free VRAM that takes it. Fixed
-  // replicas go first: auto replicas were sized from what they leave on each GPU.
+  // GPU placement: each replica goes to the GPU with the most free VRAM that takes it. The VRAM rule
+  // per GPU: resident workers hold theirs all the time; onDemand and manual workers take turns under
+  // leases, so only the largest of them adds to the peak: resident + largest on-demand ≤ usable.
+  // Fixed replicas go first, residents before time-shared ones, so an on-demand service never pushes
+  // a resident off a GPU; auto replicas (always resident) go last: they were sized from what the
+  // fixed replicas leave on each GPU.
   const placements = new Map<string, (number | null)[]>();
-  for (const demand of [...demands.filter((d) => !d.auto), ...demands.filter((d) => d.auto)]) {
+  for (const demand of placementOrder(demands)) {
     const gpus: (number | null)[] = [];
     placements.set(demand.service, gpus);
     if (demand.spec.device === "cpu") {
@@ -296,16 +327,23 @@ function planHost(name: string, host: HostSpec, input: PlannerInput, out: Diagno
     }
     const vram = demand.spec.vramMiB ?? 0;
     const uid = demand.spec.user ?? 0;
+    const timeShared = isTimeShared(demand.spec);
     for (let r = 0; r < (demand.replicas ?? 0); r++) {
+      const peakWith = (g: GpuState): number => (timeShared ? g.residentMiB + Math.max(largestLoad(g), vram) : g.residentMiB + vram + largestLoad(g));
       const candidates = gpuState
-        .filter((g) => g.capacityMiB - g.usedMiB >= vram && g.clients.length < g.cap)
+        .filter((g) => peakWith(g) <= g.capacityMiB && g.clients.length < g.cap)
         .sort((a, b) => b.capacityMiB - b.usedMiB - (a.capacityMiB - a.usedMiB));
       const chosen = candidates[0];
       if (chosen === undefined) {
-        out.error(at("workers", demand.service, "replicas"), noGpuRoomMessage(name, demand, r, vram, gpuState, host.mps));
+        const message = timeShared && gpuState.every((g) => g.clients.length < g.cap)
+          ? tooLargeAloneMessage(name, demand, vram, gpuState, reserved.vramMiB)
+          : noGpuRoomMessage(name, demand, r, vram, gpuState, host.mps);
+        out.error(at("workers", demand.service, "replicas"), message);
         break;
       }
-      chosen.usedMiB += vram;
+      if (timeShared) chosen.timeShared.push({ service: demand.service, vramMiB: vram });
+      else chosen.residentMiB += vram;
+      chosen.usedMiB = chosen.residentMiB + largestLoad(chosen);
       chosen.clients.push({ service: demand.service, uid });
       gpus.push(gpuState.indexOf(chosen));
     }
@@ -324,6 +362,11 @@ function planHost(name: string, host: HostSpec, input: PlannerInput, out: Diagno
       vramMiB: g.vramMiB,
       reservedMiB: reserved.vramMiB,
       usedMiB: g.usedMiB,
+      residentMiB: g.residentMiB,
+      largestOnDemand: largestTimeShared(g),
+      onDemandTotalMiB: sum(g.timeShared.map((t) => t.vramMiB)),
+      leaseCapacityMiB: g.capacityMiB - g.residentMiB,
+      headroomMiB: g.capacityMiB - g.usedMiB,
       clients: g.clients.length,
       mps,
       mpsLimits: mps && g.computeCapability >= COMPUTE.volta,
@@ -394,9 +437,29 @@ function coreRange(first: number, count: number): string {
   return count === 1 ? String(first) : `${first}-${first + count - 1}`;
 }
 
+/** The order placement places replicas in: fixed residents, fixed time-shared, then auto. */
+function placementOrder(demands: readonly Demand[]): Demand[] {
+  const rank = (d: Demand): number => (d.auto ? 2 : isTimeShared(d.spec) ? 1 : 0);
+  return [...demands].sort((a, b) => rank(a) - rank(b));
+}
+
+function isTimeShared(spec: ServiceSpec): boolean {
+  return spec.device === "cuda" && spec.residency !== "resident";
+}
+
+function largestTimeShared(g: { readonly timeShared: readonly { service: string; vramMiB: number }[] }): { service: string; vramMiB: number } | null {
+  return g.timeShared.reduce<{ service: string; vramMiB: number } | null>((best, t) => (best === null || t.vramMiB > best.vramMiB ? t : best), null);
+}
+
+function largestLoad(g: GpuState): number {
+  return largestTimeShared(g)?.vramMiB ?? 0;
+}
+
 function workerPlan(host: string, demand: Demand, replica: number, gpu: number | null, gpuPlan: GpuPlan | undefined, cpuSet: string | null): WorkerPlan {
   const { spec, service, threads } = demand;
   const name = `${host}-${service}-${replica}`;
+  const residency: Residency = spec.device === "cuda" ? spec.residency : "resident";
+  const leased = residency !== "resident" && gpuPlan !== undefined;
   const mps = gpuPlan?.mps ?? false;
   const env: Record<string, string> = {};
   const secretEnv: Record<string, SecretRef> = {};
@@ -413,6 +476,17 @@ function workerPlan(host: string, demand: Demand, replica: number, gpu: number |
     WORKER_HOST: host,
     WORKER_SERVICE: service,
   });
+  // The lease contract (docs/timeshare.md): which GPU, how much to lease, out of how much, where.
+  // Resident workers get none of it: no GPU_FLEET_RESIDENCY means resident, and existing workers'
+  // env (which replaces containers when it changes) stays as it was.
+  if (leased) {
+    env.GPU_FLEET_RESIDENCY = residency;
+    env.GPU_FLEET_GPU = String(gpuPlan.index);
+    env.GPU_FLEET_VRAM_MIB = String(spec.vramMiB ?? 0);
+    env.GPU_FLEET_LEASE_DIR = LEASE_DIRECTORY;
+    env.GPU_FLEET_LEASE_CAPACITY_MIB = String(gpuPlan.leaseCapacityMiB);
+    if (residency === "onDemand") env.GPU_FLEET_IDLE_UNLOAD_SECONDS = String(spec.idleUnloadSeconds ?? DEFAULT_IDLE_UNLOAD_SECONDS);
+  }
   if (mps) {
     env.CUDA_MPS_PIPE_DIRECTORY = MPS_PIPE_DIRECTORY;
     // The container sees its one GPU as device 0.
@@ -430,6 +504,8 @@ function workerPlan(host: string, demand: Demand, replica: number, gpu: number |
     device: spec.device,
     threads,
     gpu,
+    residency,
+    leaseDirectory: leased ? LEASE_DIRECTORY : null,
     vramMiB: spec.device === "cuda" ? (spec.vramMiB ?? null) : null,
     ramMiB: spec.ramMiB,
     mps,
@@ -563,6 +639,8 @@ interface GpuState {
   readonly computeCapability: number;
   readonly capacityMiB: number;
   usedMiB: number;
+  residentMiB: number;
+  readonly timeShared: readonly { service: string; vramMiB: number }[];
   readonly clients: readonly unknown[];
   readonly cap: number;
 }
@@ -577,22 +655,26 @@ function resolveAutoReplicas(host: string, demands: Demand[], usableCores: numbe
   const fixed = demands.filter((d) => d.replicas !== undefined);
   const freeCores = usableCores - sum(fixed.map((d) => (d.replicas ?? 0) * d.threads));
   const freeRam = usableRam - sum(fixed.map((d) => (d.replicas ?? 0) * d.spec.ramMiB));
-  // What each GPU has left once the fixed replicas are placed the way placement places them (most
-  // free VRAM first). An even spread over the GPUs would overcount a GPU the fixed replicas fill.
-  const freeVramPerGpu = gpus.map((g) => g.capacityMiB);
-  const freeClientsPerGpu = gpus.map((g) => g.cap);
-  for (const demand of fixed.filter((d) => d.spec.device === "cuda")) {
+  // What each GPU has left once the fixed replicas are placed the way placement places them
+  // (residents first, then time-shared; most free VRAM first; resident + largest on-demand). An even
+  // spread over the GPUs would overcount a GPU the fixed replicas fill.
+  const sim = gpus.map((g) => ({ capacityMiB: g.capacityMiB, residentMiB: 0, largestMiB: 0, clients: 0, cap: g.cap }));
+  for (const demand of placementOrder(fixed)) {
+    if (demand.spec.device !== "cuda") continue;
     const vram = demand.spec.vramMiB ?? 0;
+    const timeShared = isTimeShared(demand.spec);
     for (let r = 0; r < (demand.replicas ?? 0); r++) {
-      let chosen = -1;
-      freeVramPerGpu.forEach((free, i) => {
-        if (free >= vram && freeClientsPerGpu[i] >= 1 && (chosen < 0 || free > freeVramPerGpu[chosen])) chosen = i;
-      });
-      if (chosen < 0) break; // placement reports the replica that does not fit
-      freeVramPerGpu[chosen] -= vram;
-      freeClientsPerGpu[chosen] -= 1;
+      const peakWith = (g: (typeof sim)[number]): number => (timeShared ? g.residentMiB + Math.max(g.largestMiB, vram) : g.residentMiB + vram + g.largestMiB);
+      const free = (g: (typeof sim)[number]): number => g.capacityMiB - g.residentMiB - g.largestMiB;
+      const chosen = sim.filter((g) => peakWith(g) <= g.capacityMiB && g.clients < g.cap).sort((a, b) => free(b) - free(a))[0];
+      if (chosen === undefined) break; // placement reports the replica that does not fit
+      if (timeShared) chosen.largestMiB = Math.max(chosen.largestMiB, vram);
+      else chosen.residentMiB += vram;
+      chosen.clients += 1;
     }
   }
+  const freeVramPerGpu = sim.map((g) => g.capacityMiB - g.residentMiB - g.largestMiB);
+  const freeClientsPerGpu = sim.map((g) => g.cap - g.clients);
   const cudaAutos = autos.filter((d) => d.spec.device === "cuda").length;
 
   for (const demand of autos) {
@@ -640,13 +722,30 @@ function noGpuRoomMessage(host: string, demand: Demand, placed: number, vram: nu
     .map((g, i) => {
       const free = g.capacityMiB - g.usedMiB;
       const full = g.clients.length >= g.cap ? `, already ${g.clients.length} MPS clients (the most ${g.name} takes)` : "";
-      return `GPU ${i} (${g.name}) has ${free} of ${g.capacityMiB} MiB usable free${full}`;
+      const largest = largestTimeShared(g);
+      const kept = largest === null ? "" : ` (${g.residentMiB} MiB resident + ${largest.vramMiB} MiB kept for the largest on-demand load, ${largest.service})`;
+      return `GPU ${i} (${g.name}) has ${free} of ${g.capacityMiB} MiB usable free${kept}${full}`;
     })
     .join("; ");
   const options = [`lower ${demand.service} replicas on ${host} to ${placed}`];
   if (gpus.some((g) => g.clients.length >= g.cap) && mps !== "off") options.push(`set mps: off on ${host}`);
   else options.push(`lower services.${demand.service}.vramMiB if its workers really use less`);
   return `replica ${placed + 1} of ${demand.service} (${vram} MiB VRAM) fits on no GPU: ${state}. ${sentence(options.join(", or "))}`;
+}
+
+/** An onDemand or manual worker that no GPU of the host can hold even when no other time-shared worker holds a lease. */
+function tooLargeAloneMessage(host: string, demand: Demand, vram: number, gpus: readonly GpuState[], reservedMiB: number): string {
+  const state = gpus
+    .map((g, i) => {
+      const room = g.capacityMiB - g.residentMiB;
+      return `GPU ${i} (${g.name}) has ${g.capacityMiB} MiB usable (${g.capacityMiB + reservedMiB} − ${reservedMiB} reserved)${g.residentMiB > 0 ? `, ${g.residentMiB} MiB of it held by resident workers` : ""}, so at most ${room} MiB for one on-demand or manual load, ${vram - room} MiB short`;
+    })
+    .join("; ");
+  const service = demand.service;
+  const options = [`lower services.${service}.vramMiB if its workers really use less`];
+  if (gpus.some((g) => g.residentMiB > 0)) options.push(`make a resident service on ${host} onDemand`);
+  options.push(`run ${service} on a host with a larger GPU`);
+  return `${service} (${demand.spec.residency}, ${vram} MiB VRAM) does not fit on ${host} even alone: ${state}. ${sentence(options.join(", or "))}`;
 }
 
 function sentence(text: string): string {

@@ -3,7 +3,7 @@
 
 import type { Diagnostic } from "./diagnostics";
 import type { PipelineResult } from "./pipeline";
-import type { HostPlan } from "./planner";
+import type { HostPlan, WorkerPlan } from "./planner";
 
 export interface PlanJson {
   hosts: {
@@ -12,8 +12,20 @@ export interface PlanJson {
     machine: string;
     cpu: { cores: number; threads: number; reserved: number };
     ramMiB: { total: number; used: number; reserved: number };
-    gpus: { index: number; model: string; computeCapability: number; vramMiB: number; usedMiB: number; mps: boolean }[];
-    workers: { service: string; replica: number; threads: number; device: "cuda" | "cpu"; gpu: number | null }[];
+    gpus: {
+      index: number;
+      model: string;
+      computeCapability: number;
+      vramMiB: number;
+      usedMiB: number;
+      mps: boolean;
+      /** VRAM of the resident workers; with the largest on-demand load, it makes usedMiB. */
+      residentMiB: number;
+      largestOnDemand: { service: string; vramMiB: number } | null;
+      /** Usable VRAM (vramMiB − reserve) − usedMiB. */
+      headroomMiB: number;
+    }[];
+    workers: { service: string; replica: number; threads: number; device: "cuda" | "cpu"; gpu: number | null; residency: WorkerPlan["residency"] }[];
     nvidia: HostPlan["nvidia"];
   }[];
   errors: { host: string | null; path: string; message: string }[];
@@ -29,8 +41,18 @@ export function planJson(result: PipelineResult): PlanJson {
       machine: h.machine,
       cpu: { cores: h.cpu.cores, threads: h.cpu.threads, reserved: h.cpu.reserved },
       ramMiB: { total: h.ramMiB.total, used: h.ramMiB.used, reserved: h.ramMiB.reserved },
-      gpus: h.gpus.map((g) => ({ index: g.index, model: g.model, computeCapability: g.computeCapability, vramMiB: g.vramMiB, usedMiB: g.usedMiB, mps: g.mps })),
-      workers: h.workers.map((w) => ({ service: w.service, replica: w.replica, threads: w.threads, device: w.device, gpu: w.gpu })),
+      gpus: h.gpus.map((g) => ({
+        index: g.index,
+        model: g.model,
+        computeCapability: g.computeCapability,
+        vramMiB: g.vramMiB,
+        usedMiB: g.usedMiB,
+        mps: g.mps,
+        residentMiB: g.residentMiB,
+        largestOnDemand: g.largestOnDemand === null ? null : { ...g.largestOnDemand },
+        headroomMiB: g.headroomMiB,
+      })),
+      workers: h.workers.map((w) => ({ service: w.service, replica: w.replica, threads: w.threads, device: w.device, gpu: w.gpu, residency: w.residency })),
       nvidia: h.nvidia,
     })),
     errors: result.errors.map(diagnostic),
@@ -48,14 +70,18 @@ export function planTable(result: PipelineResult): string {
     for (const gpu of host.gpus) {
       const mps = gpu.mps ? (gpu.mpsLimits ? "MPS on, per-client limits" : "MPS on, no limits (pre-Volta)") : "MPS off";
       lines.push(row(`GPU ${gpu.index}`, `${gpu.name}  cc ${gpu.computeCapability.toFixed(1)}  VRAM ${mib(gpu.usedMiB)}/${mib(gpu.vramMiB - gpu.reservedMiB)}  ${gpu.clients} workers  ${mps}`));
+      const largest = gpu.largestOnDemand === null ? "none" : `${mib(gpu.largestOnDemand.vramMiB)} (${gpu.largestOnDemand.service})`;
+      const turns = gpu.largestOnDemand === null ? "" : `; on-demand total ${mib(gpu.onDemandTotalMiB)}, leased in turns`;
+      lines.push(row("", `resident ${mib(gpu.residentMiB)} + largest on-demand ${largest}, headroom ${mib(gpu.headroomMiB)}${turns}`));
     }
     if (host.nvidia.driver !== "none") {
       lines.push(row("driver", host.nvidia.driver === "managed" ? `managed, branch ${host.nvidia.branch}, ${host.nvidia.modules} modules` : host.nvidia.driver));
     }
-    const groups = new Map<string, { count: number; threads: number; device: string; gpus: Set<string> }>();
+    const groups = new Map<string, { count: number; threads: number; device: string; gpus: Set<string>; residency: string }>();
     for (const w of host.workers) {
       const key = `${w.service}/${w.threads}`;
-      const group = groups.get(key) ?? { count: 0, threads: w.threads, device: w.device, gpus: new Set<string>() };
+      const residency = w.residency === "onDemand" ? `  onDemand, unloads after ${w.env.GPU_FLEET_IDLE_UNLOAD_SECONDS} s idle` : w.residency === "manual" ? "  manual, created stopped" : "";
+      const group = groups.get(key) ?? { count: 0, threads: w.threads, device: w.device, gpus: new Set<string>(), residency };
       group.count++;
       group.gpus.add(w.gpu === null ? "CPU" : `GPU ${w.gpu}`);
       groups.set(key, group);
@@ -63,7 +89,7 @@ export function planTable(result: PipelineResult): string {
     let label = "workers";
     if (groups.size === 0) lines.push(row(label, "none"));
     for (const [key, g] of groups) {
-      lines.push(row(label, `${key.split("/")[0]} × ${g.count}  × ${g.threads} threads  ${g.device} → ${[...g.gpus].join(", ")}`));
+      lines.push(row(label, `${key.split("/")[0]} × ${g.count}  × ${g.threads} threads  ${g.device} → ${[...g.gpus].join(", ")}${g.residency}`));
       label = "";
     }
     lines.push("");

@@ -42,6 +42,12 @@ export const CONTRACT_ENV = [
   "NVIDIA_VISIBLE_DEVICES",
   "LD_PRELOAD",
   "MALLOC_CONF",
+  "GPU_FLEET_RESIDENCY",
+  "GPU_FLEET_GPU",
+  "GPU_FLEET_VRAM_MIB",
+  "GPU_FLEET_LEASE_DIR",
+  "GPU_FLEET_LEASE_CAPACITY_MIB",
+  "GPU_FLEET_IDLE_UNLOAD_SECONDS",
 ] as const;
 
 export const DEFAULT_MALLOC_CONF = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:1000";
@@ -210,6 +216,8 @@ const ServiceSchema = z
     command: z.array(z.string()).optional().meta(doc("Command override, as a list.", { defaultText: "image's" })),
     env: z.record(z.string(), EnvValue).default({}).meta(doc("Extra env: strings, or `{ secret: <config key> }`. Names the fleet sets itself (the worker contract) are refused.", { inline: true })),
     maxUnavailable: z.int().min(1).optional().meta(doc("How many of the service's workers a rollout replaces at once, fleet-wide; split among its hosts, each at least 1 (so at least the number of hosts that run it), and below the service's worker count.", { defaultText: "a quarter of its workers, at least one per host that runs it" })),
+    residency: z.enum(["resident", "onDemand", "manual"]).default("resident").meta(doc("When a cuda worker holds its VRAM (docs/timeshare.md): `resident`, always; `onDemand`, from its first job until `idleUnloadSeconds` without one, under a VRAM lease; `manual`, while an operator has it started (`gpu-fleet service start`), under a VRAM lease.")),
+    idleUnloadSeconds: z.int().min(1).max(86400).optional().meta(doc("`onDemand`: seconds without a job after which the worker unloads its model and frees its lease.", { defaultText: "120 for `onDemand`" })),
   })
   .meta(doc("A service is one worker image. Names are lowercase DNS labels."));
 
@@ -520,6 +528,12 @@ function checkService(doc: ConfigDocument, name: string, service: ServiceSpec, r
   if (service.device === "cpu" && service.vramMiB !== undefined) {
     out.warning(at("vramMiB"), `is ignored: ${name} runs on the CPU (device: cpu). Remove it, or set device: cuda.`);
   }
+  if (service.device === "cpu" && service.residency !== "resident") {
+    out.warning(at("residency"), `is ignored: ${name} runs on the CPU (device: cpu) and holds no VRAM. Remove it, or set device: cuda.`);
+  }
+  if (service.idleUnloadSeconds !== undefined && service.residency !== "onDemand") {
+    out.warning(at("idleUnloadSeconds"), `is ignored: only onDemand workers unload when idle, and ${name} is ${service.residency}. Remove it, or set residency: onDemand.`);
+  }
   checkImage(service.image, at("image"), out);
   for (const [envName, value] of Object.entries(service.env)) {
     if (!ENV_NAME.test(envName)) {
@@ -543,6 +557,8 @@ function contractHint(envName: string, service: string): string {
   if (envName.endsWith("_NUM_THREADS")) return ` Set services.${service}.threads (or a host's workers.${service}.threads) instead.`;
   if (envName === "LD_PRELOAD" || envName === "MALLOC_CONF") return ` Set services.${service}.jemalloc (and mallocConf) instead.`;
   if (envName === "REDIS_URL") return " The fleet passes the secret redisUrl.";
+  if (envName === "GPU_FLEET_RESIDENCY" || envName === "GPU_FLEET_IDLE_UNLOAD_SECONDS") return ` Set services.${service}.residency (and idleUnloadSeconds) instead.`;
+  if (envName === "GPU_FLEET_VRAM_MIB") return ` Set services.${service}.vramMiB instead.`;
   return "";
 }
 

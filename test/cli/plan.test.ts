@@ -39,8 +39,11 @@ describe("npm run plan", () => {
     assert.ok(gex);
     assert.deepEqual(gex.cpu, { cores: 20, threads: 10, reserved: 1 });
     assert.deepEqual(gex.ramMiB, { total: 65536, used: 3 * 2500 + 2 * 600, reserved: 2048 });
-    assert.deepEqual(gex.gpus, [{ index: 0, model: "rtx-4000-sff-ada", computeCapability: 8.9, vramMiB: 20475, usedMiB: 2400, mps: true }]);
-    assert.deepEqual(gex.workers[0], { service: "kokoro", replica: 1, threads: 2, device: "cuda", gpu: 0 });
+    assert.deepEqual(gex.gpus, [
+      // 3 kokoro × 600 + 2 yolo × 300 = 2400 MiB resident; 20475 − 512 reserved − 2400 = 17563 MiB headroom.
+      { index: 0, model: "rtx-4000-sff-ada", computeCapability: 8.9, vramMiB: 20475, usedMiB: 2400, mps: true, residentMiB: 2400, largestOnDemand: null, headroomMiB: 17563 },
+    ]);
+    assert.deepEqual(gex.workers[0], { service: "kokoro", replica: 1, threads: 2, device: "cuda", gpu: 0, residency: "resident" });
     assert.deepEqual(Object.keys(gex).slice(0, 6), ["name", "kind", "machine", "cpu", "ramMiB", "gpus"]);
     assert.equal(json.hosts.find((h) => h.name === "cpu-1")?.kind, "hcloud");
   });

@@ -216,6 +216,48 @@ describe("role scripts on a fresh Debian 12 host", { skip: enabled ? false : HOW
     assert.equal(await host.out("systemctl show -p MainPID --value docker"), pid1);
   });
 
+  it("container-toolkit: NVIDIA's daemon-reload fix (udev rule, /dev/char symlinks) and the lease directory; idempotent", async () => {
+    const vars = { FLEET_GPU_COUNT: "1", FLEET_NVIDIA_CTK_APT_REPO: repoLine("ctk") };
+    // The rule as NVIDIA documents it (nvidia-docker#1730, nvidia-container-toolkit#48).
+    const rule = await host.read("/lib/udev/rules.d/71-nvidia-dev-char.rules");
+    assert.ok(
+      rule.split("\n").includes('ACTION=="add", DEVPATH=="/bus/pci/drivers/nvidia", RUN+="/usr/bin/nvidia-ctk system create-dev-char-symlinks --create-all"'),
+      rule,
+    );
+    assert.equal(await host.out("stat -c '%a %U' /run/gpu-fleet/leases"), "1777 root");
+    assert.match(await host.read("/etc/tmpfiles.d/gpu-fleet-leases.conf"), /^d \/run\/gpu-fleet\/leases 1777 root root -$/m);
+
+    // The driver's device nodes, with their real numbers (no GPU here, so made by hand).
+    await host.out("mknod -m 666 /dev/nvidia0 c 195 0 && mknod -m 666 /dev/nvidiactl c 195 255 && mkdir -p /dev/nvidia-caps && mknod -m 400 /dev/nvidia-caps/nvidia-cap1 c 234 1");
+    const links = "readlink /dev/char/195:0 /dev/char/195:255 /dev/char/234:1";
+    const r1 = await host.role("container-toolkit", vars);
+    changedRun(r1, "container-toolkit");
+    assert.match(r1.last, /^changed: \/dev\/char symlinks for 3 NVIDIA device\(s\)$/);
+    assert.equal(await host.out(links), "/dev/nvidia0\n/dev/nvidiactl\n/dev/nvidia-caps/nvidia-cap1");
+    const creates = /^nvidia-ctk system create-dev-char-symlinks --create-all$/;
+    assert.equal((await host.calls(creates)).length, 1);
+
+    const reloads = await host.daemonReloads();
+    const second = await host.role("container-toolkit", vars);
+    okRun(second, "container-toolkit");
+    assert.match(second.last, /\/dev\/char symlinks and udev rule in place, lease directory \/run\/gpu-fleet\/leases/);
+    assert.equal((await host.calls(creates)).length, 1, "the second run ran nvidia-ctk again");
+    assert.equal(await host.daemonReloads(), reloads);
+
+    // A link that went missing is made again; then nothing to do.
+    await host.out("rm /dev/char/195:0");
+    const r3 = await host.role("container-toolkit", vars);
+    changedRun(r3, "container-toolkit");
+    assert.match(r3.last, /\/dev\/char symlinks for 1 NVIDIA device\(s\)/);
+    assert.equal(await host.out("readlink /dev/char/195:0"), "/dev/nvidia0");
+    okRun(await host.role("container-toolkit", vars), "container-toolkit");
+
+    // After a reboot /run is empty: systemd-tmpfiles (as at boot) brings the lease directory back.
+    await host.out("rmdir /run/gpu-fleet/leases && systemd-tmpfiles --create /etc/tmpfiles.d/gpu-fleet-leases.conf");
+    assert.equal(await host.out("stat -c %a /run/gpu-fleet/leases"), "1777");
+    okRun(await host.role("container-toolkit", vars), "container-toolkit");
+  });
+
   it("mps: unit written, verified, started; second run changes nothing; off removes it", async () => {
     const vars = {
       FLEET_MPS: "on",
