@@ -5,6 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import type { HostPlan, WorkerPlan } from "./core/planner";
+import { workerContainer } from "./core/worker-container";
 import type { SecretRef } from "./core/schema";
 
 export interface WorkersArgs {
@@ -84,6 +85,8 @@ export function containerArgs(worker: WorkerPlan, image: pulumi.Input<string>, a
   const plainEnv = Object.entries(worker.env).map(([key, value]) => `${key}=${value}`);
   const secretEnv = Object.entries(worker.secretEnv).map(([key, ref]) => pulumi.interpolate`${key}=${args.secret(ref)}`);
   const redis = pulumi.interpolate`REDIS_URL=${args.redisUrl}`;
+  // Privileges and limits come from the one source join-fleet.sh also applies (core/worker-container).
+  const settings = workerContainer(worker, args.plan);
   return {
     name: `${worker.service}-${worker.replica}`,
     hostname: worker.name,
@@ -93,14 +96,23 @@ export function containerArgs(worker: WorkerPlan, image: pulumi.Input<string>, a
     command: worker.command === null ? undefined : [...worker.command],
     restart: "unless-stopped",
     init: true,
-    user: worker.user === null ? undefined : String(worker.user),
-    memory: worker.ramMiB,
-    cpuSet: worker.cpuSet ?? undefined,
+    user: settings.user,
+    securityOpts: settings.noNewPrivileges ? ["no-new-privileges:true"] : [],
+    capabilities: { drops: [...settings.capDrop], adds: settings.capAdd.length > 0 ? [...settings.capAdd] : undefined },
+    readOnly: settings.readOnlyRootFs,
+    tmpfs: Object.keys(settings.tmpfs).length > 0 ? { ...settings.tmpfs } : undefined,
+    // MiB; memorySwap equal to memory: no swap, so a worker past its cap is OOM-killed.
+    memory: settings.memoryMiB,
+    memorySwap: settings.memorySwapMiB,
+    cpus: String(settings.cpus),
+    cpuSet: settings.cpuSet ?? undefined,
     deviceRequests:
       worker.gpu === null ? undefined : [{ driver: "nvidia", deviceIds: [String(worker.gpu)], capabilities: ["gpu"] }],
     // MPS clients reach the host's daemon through its pipe directory and share IPC with the host.
-    mounts: worker.mps ? [{ type: "bind", source: args.plan.mps.pipeDirectory, target: args.plan.mps.pipeDirectory }] : undefined,
-    ipcMode: worker.mps ? "host" : undefined,
+    // A bind mount's source must exist when the container starts: systemd-tmpfiles creates it at
+    // boot, before Docker (scripts/roles/mps.sh).
+    mounts: settings.binds.length > 0 ? settings.binds.map((b) => ({ type: "bind", source: b.source, target: b.target })) : undefined,
+    ipcMode: settings.ipcHost ? "host" : undefined,
     healthcheck:
       worker.healthcheck === null
         ? undefined

@@ -90,6 +90,32 @@ export const LINUX_SIGNALS = [
  */
 export const MAX_CONTAINER_UID = 2_147_483_647;
 
+/** The uid (and gid) workers run as when a service does not say; MPS's daemon serves it too. */
+export const DEFAULT_WORKER_UID = 10001;
+export const DEFAULT_WRITABLE_PATHS = ["/tmp"] as const;
+
+/**
+ * Capability names the oldest supported Docker accepts in --cap-add: Debian 12's docker.io 20.10
+ * refuses PERFMON, BPF and CHECKPOINT_RESTORE ("unknown capability"), newer Dockers take them.
+ * test/host/container-settings.test.ts creates a container with each against a real dockerd.
+ */
+export const DOCKER_CAPABILITIES = [
+  "AUDIT_CONTROL", "AUDIT_READ", "AUDIT_WRITE", "BLOCK_SUSPEND", "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH",
+  "FOWNER", "FSETID", "IPC_LOCK", "IPC_OWNER", "KILL", "LEASE", "LINUX_IMMUTABLE", "MAC_ADMIN", "MAC_OVERRIDE",
+  "MKNOD", "NET_ADMIN", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_RAW", "SETFCAP", "SETGID", "SETPCAP", "SETUID",
+  "SYSLOG", "SYS_ADMIN", "SYS_BOOT", "SYS_CHROOT", "SYS_MODULE", "SYS_NICE", "SYS_PACCT", "SYS_PTRACE",
+  "SYS_RAWIO", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "WAKE_ALARM",
+] as const;
+const CAPABILITY_SET: ReadonlySet<string> = new Set(DOCKER_CAPABILITIES);
+
+/** `NET_BIND_SERVICE`, `net_bind_service` or `CAP_NET_BIND_SERVICE` → `NET_BIND_SERVICE`. */
+const Capability = z
+  .string()
+  .transform((name) => name.toUpperCase().replace(/^CAP_/, ""))
+  .refine((name) => CAPABILITY_SET.has(name), {
+    error: (issue) => `'${String(issue.input)}' is not a capability Docker 20.10 knows; use one of ${DOCKER_CAPABILITIES.join(", ")} (ALL is never added back)`,
+  });
+
 // ---------------------------------------------------------------------------------------------
 // Sections
 
@@ -162,8 +188,17 @@ const ServiceSchema = z.strictObject({
   jemalloc: z.string().regex(/^\//, "must be the absolute path of libjemalloc.so in the image").optional(),
   /** MALLOC_CONF when jemalloc is preloaded. */
   mallocConf: z.string().min(1).default(DEFAULT_MALLOC_CONF),
-  /** UID the worker runs as. All MPS clients of one GPU must share one UID. */
-  user: z.int().min(0).max(MAX_CONTAINER_UID).optional(),
+  /** UID (and GID) the worker runs as; never root. All MPS clients of one host share one UID. */
+  user: z.int().min(1, "must be a non-root uid (1 or more): workers never run as root").max(MAX_CONTAINER_UID).default(DEFAULT_WORKER_UID),
+  /** Capabilities added back after all are dropped, e.g. [NET_BIND_SERVICE]. */
+  capAdd: z.array(Capability).default([]).refine((caps) => new Set(caps).size === caps.length, "lists a capability twice"),
+  /** Read-only root filesystem; set false for an image that writes outside `writablePaths`. */
+  readOnlyRootFs: z.boolean().default(true),
+  /** Writable tmpfs mounts of a read-only worker (cleared on restart, counted in ramMiB). */
+  writablePaths: z
+    .array(z.string().regex(/^\/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$/, "must be an absolute path inside the container, e.g. /tmp"))
+    .default([...DEFAULT_WRITABLE_PATHS])
+    .refine((paths) => new Set(paths).size === paths.length, "lists a path twice"),
   healthcheck: HealthcheckSchema.optional(),
   /** Seconds a worker gets after SIGTERM to finish its job before it is killed. */
   drainSeconds: z.int().min(0).max(3600).default(30),

@@ -27,12 +27,13 @@ if [[ -z "$timesync" ]]; then
 fi
 
 # Many worker containers watch files and hold many connections.
-if write_file /etc/sysctl.d/90-gpu-fleet.conf 0644 <<'CONF'; then
+write_file /etc/sysctl.d/90-gpu-fleet.conf 0644 <<'CONF'
 # Managed by gpu-fleet (scripts/roles/base.sh); changes are overwritten.
 fs.inotify.max_user_instances = 8192
 fs.inotify.max_user_watches = 524288
 net.core.somaxconn = 4096
 CONF
+if ((WROTE == 1)); then
   if systemd-detect-virt --quiet --container; then
     # A container cannot set its host's kernel settings; the file is for the day it is a real host.
     changed "sysctl drop-in written (not applied: running in a container)"
@@ -43,13 +44,14 @@ CONF
 fi
 
 # MPS and busy workers need many file descriptors (login sessions; services set LimitNOFILE).
-if write_file /etc/security/limits.d/90-gpu-fleet.conf 0644 <<'CONF'; then
+write_file /etc/security/limits.d/90-gpu-fleet.conf 0644 <<'CONF'
 # Managed by gpu-fleet (scripts/roles/base.sh); changes are overwritten.
 *    soft nofile 65536
 *    hard nofile 65536
 root soft nofile 65536
 root hard nofile 65536
 CONF
+if ((WROTE == 1)); then
   changed "limits drop-in written"
 fi
 
