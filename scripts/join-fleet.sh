@@ -324,6 +324,7 @@ await_healthy() { # await_healthy INDEX
     case "$state" in
       healthy | none) return 0 ;;
       unhealthy | gone) break ;;
+      *) ;; # starting: wait on
     esac
     ((SECONDS < deadline)) || break
     sleep 1
@@ -399,6 +400,7 @@ for action in "${actions[@]}"; do
       run_cmd docker stop -t "$drain" "$name"
       run_cmd docker rm "$name"
       ;;
+    *) ;; # create: docker run below
   esac
   env_file="${work_dir}/${name}.env"
   if ((dry_run)); then

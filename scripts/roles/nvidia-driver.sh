@@ -97,6 +97,7 @@ if ((smi_ok == 0)); then
     debian:12) distro=debian12 ;;
     ubuntu:22.04) distro=ubuntu2204 ;;
     ubuntu:24.04) distro=ubuntu2404 ;;
+    *) fail "no NVIDIA CUDA repository for ${OS_ID} ${OS_VERSION_ID}" "use Debian 12 or Ubuntu 22.04/24.04" ;;
   esac
   case "$(dpkg --print-architecture)" in
     amd64) arch=x86_64 ;;

@@ -140,6 +140,8 @@ export class TestHost {
       await new Promise((res) => setTimeout(res, 500));
     }
     must("docker", ["exec", this.container, "mkdir", "-p", path.dirname(REMOTE_ROLES), REMOTE_REPOS]);
+    // The stand-ins also run as the MPS clients' uid (the MPS daemon does): all may append to the log.
+    must("docker", ["exec", this.container, "install", "-m", "0666", "/dev/null", CALL_LOG]);
     must("docker", ["cp", rolesDir, `${this.container}:${REMOTE_ROLES}`]);
     must("docker", ["cp", `${repos}/.`, `${this.container}:${REMOTE_REPOS}`]);
   }

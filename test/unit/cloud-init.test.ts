@@ -7,11 +7,13 @@ import { join } from "node:path";
 import { parse } from "yaml";
 
 import { fakeAuthKey } from "../support/fixtures";
+import { REPO_ROOT } from "../support/run";
 import {
   CloudInitError,
   DEFAULT_CLOUD_INIT_PATHS,
   renderCloudInit,
   renderEnrollScript,
+  TAILSCALE_KEY_FINGERPRINT,
   USER_DATA_LIMIT_BYTES,
   type CloudInitInput,
   type CloudInitPaths,
@@ -282,5 +284,21 @@ exit 0
     assert.notEqual(r.status, 0);
     assert.equal(r.upArgs, undefined);
     assert.equal(r.keyFileLeft, false);
+  });
+});
+
+describe("cloud-init pins Tailscale's apt key like the tailscale role", () => {
+  it("renders the same full fingerprint the role checks, and refuses a key that differs before apt trusts it", () => {
+    const role = readFileSync(join(REPO_ROOT, "scripts/roles/tailscale.sh"), "utf8");
+    const pinned = /^readonly TAILSCALE_KEY_FINGERPRINT=([0-9A-F]{40})$/m.exec(role)?.[1];
+    assert.equal(pinned, "2596A99EAAB33821893C0A79458CA832957F5868");
+    assert.equal(TAILSCALE_KEY_FINGERPRINT, pinned);
+    const script = renderEnrollScript({ hostName: "cpu-1", tags: ["tag:gpu-worker"] });
+    assert.match(script, /^TS_KEY_FINGERPRINT='2596A99EAAB33821893C0A79458CA832957F5868'$/m);
+    // The keyring is installed only after the fingerprint comparison, never downloaded straight into place.
+    const check = script.indexOf('if [[ "$fingerprint" != "$TS_KEY_FINGERPRINT" ]]');
+    const install = script.indexOf('install -m 0644 "$keydir/key" "$keyring"');
+    assert.ok(check > 0 && install > check, "the key is installed before its fingerprint is checked");
+    assert.doesNotMatch(script, /-o "\$keyring"/);
   });
 });
