@@ -55,4 +55,17 @@ if ((WROTE == 1)); then
   changed "limits drop-in written"
 fi
 
-finish "base packages present, time sync by ${timesync}, sysctl and limits drop-ins current"
+# The fleet's runtime directories under /run (tmpfs), made at every boot by systemd-tmpfiles-setup
+# before any service starts: the GPU lease directory workers mount (sticky and world-writable: each
+# worker uid creates and removes only its own lease files; docs/faults.md, boot order).
+write_file /etc/tmpfiles.d/gpu-fleet.conf 0644 <<'CONF'
+# Managed by gpu-fleet (scripts/roles/base.sh); changes are overwritten.
+d /run/gpu-fleet 0755 root root -
+d /run/gpu-fleet/leases 1777 root root -
+CONF
+if ((WROTE == 1)); then
+  changed "tmpfiles entry /etc/tmpfiles.d/gpu-fleet.conf written"
+fi
+systemd-tmpfiles --create /etc/tmpfiles.d/gpu-fleet.conf >&2 || fail "systemd-tmpfiles could not create /run/gpu-fleet/leases" "run 'systemd-tmpfiles --create /etc/tmpfiles.d/gpu-fleet.conf' on the host and read its error"
+
+finish "base packages present, time sync by ${timesync}, sysctl, limits and tmpfiles drop-ins current"

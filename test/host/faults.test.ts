@@ -172,7 +172,7 @@ describe("host faults on a fresh Debian 12 host", { skip: enabled ? false : HOW_
     await bootedAgain();
     assert.notEqual(await host.out("cat /proc/sys/kernel/random/boot_id"), bootBefore);
     const took = await allHealthy(120_000);
-    assert.equal(await host.out("stat -c '%u:%a' /run/gpu-fleet/mps"), `${MPS_UID}:700`);
+    assert.equal(await host.out("stat -c '%u:%a' /run/gpu-fleet/mps /run/gpu-fleet/leases"), `${MPS_UID}:700\n0:1777`);
     // MPS was up before Docker started its containers.
     const mps = Number(await host.out("systemctl show -p ActiveEnterTimestampMonotonic --value gpu-fleet-mps"));
     const docker = Number(await host.out("systemctl show -p ExecMainStartTimestampMonotonic --value docker"));
