@@ -80,6 +80,18 @@ if [[ -n "$threads" ]]; then
   post+=("ExecStartPost=/bin/sh -c 'echo set_default_active_thread_percentage ${threads} | ${control}'")
 fi
 
+# systemd resolves User=/Group= through the account database, numeric ids included: the uid needs an
+# entry. A uid the host already has (a desktop user) is used as it is; otherwise a system account.
+if ! getent group "$uid" >/dev/null; then
+  groupadd --system --gid "$uid" gpu-fleet-mps >&2 || fail "cannot create the group gpu-fleet-mps with gid ${uid}" "create a group with gid ${uid} on the host, or set services.<name>.user to a uid the host has"
+  changed "group gpu-fleet-mps (gid ${uid}) created"
+fi
+if ! getent passwd "$uid" >/dev/null; then
+  useradd --system --uid "$uid" --gid "$uid" --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin gpu-fleet-mps >&2 ||
+    fail "cannot create the user gpu-fleet-mps with uid ${uid}" "create a user with uid ${uid} on the host, or set services.<name>.user to a uid the host has"
+  changed "user gpu-fleet-mps (uid ${uid}) created"
+fi
+
 tmpfiles="$(command -v systemd-tmpfiles)" || fail "systemd-tmpfiles is missing" "the MPS role needs systemd"
 
 # The pipe and log directories exist from early boot on (systemd-tmpfiles-setup runs before any
