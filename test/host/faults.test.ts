@@ -105,11 +105,11 @@ describe("host faults on a fresh Debian 12 host", { skip: enabled ? false : HOW_
     // The stand-in driver (nvidia-smi, nvidia-cuda-mps-control), as the nvidia-driver role installs it.
     await ok(await host.sh(`dpkg -i ${REMOTE_REPOS}/nvidia/nvidia-driver-cuda_*.deb >/dev/null`), "stand-in driver");
     await ok(await host.role("mps", { FLEET_MPS: "on", FLEET_MPS_GPUS: "0", FLEET_MPS_UID: String(MPS_UID), FLEET_MPS_PINNED_MEM_LIMIT: "0=1000M" }), "mps role");
-    // A minimal worker image: bash and its libraries from the host, nothing else (no package
-    // manager, no shell tools): a worker under the fleet's settings needs no more.
+    // A minimal worker image: bash, sh (Docker's health checks run /bin/sh -c), sleep and rm with
+    // their libraries from the host, nothing else: a worker under the fleet's settings needs no more.
     await ok(
       await host.sh(
-        `set -euo pipefail; files="/bin/bash $(ldd /bin/bash | grep -o '/[^ ]*' | sort -u | tr '\\n' ' ')"; ` +
+        `set -euo pipefail; bins="/bin/bash /bin/sh /bin/sleep /bin/rm"; files="$bins $(ldd $bins | grep -o '/[^ ):]*' | grep '^/lib' | sort -u | tr '\\n' ' ')"; ` +
           `tar -chf /root/worker.tar $files 2>/dev/null; docker import -q --change 'CMD ["/bin/bash"]' /root/worker.tar ${IMAGE} >/dev/null`,
       ),
       "worker image",
@@ -120,7 +120,7 @@ describe("host faults on a fresh Debian 12 host", { skip: enabled ? false : HOW_
       const args = [
         "docker", "run", "-d", "--name", `${w.service}-${w.replica}`, "--restart", "unless-stopped", "--init",
         ...runFlags(settings), ...env,
-        "--health-cmd", "[[ -e /tmp/ready ]]", "--health-interval", "1s", "--health-retries", "2", "--health-start-period", "0s",
+        "--health-cmd", "test -e /tmp/ready", "--health-interval", "1s", "--health-retries", "2", "--health-start-period", "0s",
         IMAGE, "/bin/bash", "-c", WORKER_LOOP,
       ];
       await ok(await run("docker", ["exec", host.container, ...args]), `docker run ${w.name}`);
@@ -145,9 +145,9 @@ describe("host faults on a fresh Debian 12 host", { skip: enabled ? false : HOW_
     assert.notEqual(embed!.HostConfig.IpcMode, "host", "a CPU worker shares the host's IPC");
     // Inside: the uid, no capabilities at all, no new privileges, / read-only, /tmp writable.
     const inside = await host.out(
-      `docker exec tts-1 bash -c 'echo "$UID $(grep -E "^(CapEff|CapPrm|NoNewPrivs):" /proc/self/status | tr -s "\\t\\n" "  ")"; : > /probe 2>/dev/null && echo root-writable; : > /tmp/probe && echo tmp-writable'`,
+      `docker exec tts-1 bash -c 'printf "%s" "$UID"; while IFS= read -r l; do case $l in CapPrm:* | CapEff:* | NoNewPrivs:*) printf " %s" "$l" ;; esac; done </proc/self/status; echo; : >/probe 2>/dev/null && echo root-writable; : >/tmp/probe && echo tmp-writable'`,
     );
-    assert.match(inside, new RegExp(`^${MPS_UID} CapPrm: 0000000000000000 CapEff: 0000000000000000 NoNewPrivs: 1\\s*\\ntmp-writable$`));
+    assert.match(inside, new RegExp(`^${MPS_UID} CapPrm:\\s+0{16} CapEff:\\s+0{16} NoNewPrivs:\\s+1\\ntmp-writable$`));
     // The MPS pipe directory belongs to the clients' uid alone: another uid cannot use it.
     const other = await host.sh(`docker run --rm --user 10002:10002 --mount type=bind,source=/run/gpu-fleet/mps,target=/mps ${IMAGE} bash -c '[[ -r /mps/fake-mps.pid ]]'`);
     assert.notEqual(other.code, 0, "a uid other than the MPS clients' reads the pipe directory");
