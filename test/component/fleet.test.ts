@@ -142,7 +142,14 @@ describe("workers", () => {
         assert.deepEqual(c.inputs.deviceRequests, worker.gpu === null ? undefined : [{ driver: "nvidia", deviceIds: [String(worker.gpu)], capabilities: ["gpu"] }]);
         assert.equal(c.inputs.ipcMode, worker.mps ? "host" : undefined);
         assert.deepEqual(c.inputs.mounts, worker.mps ? [{ type: "bind", source: "/run/gpu-fleet/mps", target: "/run/gpu-fleet/mps" }] : undefined);
-        assert.equal(c.inputs.user, worker.user === null ? undefined : String(worker.user));
+        assert.equal(c.inputs.user, `${worker.user}:${worker.user}`);
+        assert.ok(worker.user > 0, `${worker.name} runs as root`);
+        assert.deepEqual(c.inputs.securityOpts, ["no-new-privileges:true"]);
+        assert.deepEqual(c.inputs.capabilities, { drops: ["ALL"] });
+        assert.equal(c.inputs.readOnly, true);
+        assert.deepEqual(c.inputs.tmpfs, { "/tmp": "rw,nosuid,nodev" });
+        assert.equal(c.inputs.memorySwap, worker.ramMiB, "swap on top of ramMiB");
+        assert.equal(c.inputs.cpus, String(worker.threads));
         const labels = Object.fromEntries((c.inputs.labels as { label: string; value: string }[]).map((l) => [l.label, l.value]));
         assert.deepEqual(labels, {
           "gpu-fleet.fleet": "gpu-fleet-hetzner-gpu",

@@ -85,7 +85,7 @@ echo "$fpr"`);
     assert.equal(await host.out("cat /etc/apt/sources.list.d/gpu-fleet-tailscale.list"), `deb [signed-by=/usr/share/keyrings/tailscale-archive-keyring.gpg] file://${REPO}/debian bookworm main`);
     assert.match(await host.out("gpg --show-keys --with-colons /usr/share/keyrings/tailscale-archive-keyring.gpg | grep ^fpr | head -1"), new RegExp(testKey));
     // apt really checked the signature: a tampered InRelease is refused.
-    const tampered = await host.sh(`sed -i 's/^Suite: bookworm$/Suite: bookworm /' ${REPO}/debian/dists/bookworm/InRelease && apt-get update 2>&1`);
+    const tampered = await host.sh(`sed -i 's/^Origin: gpu-fleet-test$/Origin: gpu-fleet-tampered/' ${REPO}/debian/dists/bookworm/InRelease && apt-get update 2>&1`);
     assert.match(tampered.stdout, /(BADSIG|NOSPLIT|not signed|signature|is not valid)/i, show(tampered));
   });
 });
