@@ -110,7 +110,7 @@ describe("host faults on a fresh Debian 12 host", { skip: enabled ? false : HOW_
     await ok(
       await host.sh(
         `set -euo pipefail; bins="/bin/bash /bin/sh /bin/sleep /bin/rm"; files="$bins $(ldd $bins | grep -o '/[^ ):]*' | grep '^/lib' | sort -u | tr '\\n' ' ')"; ` +
-          `tar -chf /root/worker.tar $files 2>/dev/null; docker import -q --change 'CMD ["/bin/bash"]' /root/worker.tar ${IMAGE} >/dev/null`,
+          `tar -chf /root/worker.tar $files 2>/dev/null; docker import --change 'CMD ["/bin/bash"]' /root/worker.tar ${IMAGE} >/dev/null`,
       ),
       "worker image",
     );
