@@ -79,7 +79,7 @@ classify() {
   fi
   case "$err" in
     *"REMOTE HOST IDENTIFICATION HAS CHANGED"* | *"Host key verification failed"* | *"host key"*"differs"* | *"No "*"host key is known"*)
-      echo "the host key of ${ssh_host}:${ssh_port} is not the pinned one (ssh: ${err}). hint: compare with npm run keyscan; if the machine was reinstalled, pin its new hostKey; otherwise treat it as a man in the middle" ;;
+      echo "${ssh_host}:${ssh_port} answered with a host key that is not the pinned one (ssh: ${err}). hint: compare with npm run keyscan; if the machine was reinstalled, pin its new hostKey; otherwise treat it as a man in the middle" ;;
     *"Permission denied"* | *"Too many authentication failures"*)
       echo "the host refused the login of ${ssh_user} (ssh: ${err}). hint: check that the user ${ssh_user} exists on ${host} and that the runner's key is in its authorized_keys" ;;
     *"Connection refused"* | *"Connection timed out"* | *"timed out"* | *"No route to host"* | *"Network is unreachable"* | \

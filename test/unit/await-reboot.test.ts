@@ -63,13 +63,13 @@ function calls(log: string): string[] {
 }
 
 describe("await-reboot.sh fails fast on what waiting cannot fix", () => {
-  const pinned = { FLEET_PREVIOUS_BOOT_ID: OLD, FLEET_SSH_HOST_KEY: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPinnedKeyForThisTestOnly000000000000000000" };
+  const pinned = { FLEET_PREVIOUS_BOOT_ID: OLD, FLEET_SSH_KNOWN_HOSTS: "* ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPinnedKeyForThisTestOnly000000000000000000\n" };
 
   it("a host key that is not the pinned one: one try, the cause and ssh's words", () => {
     const { dir, log } = failingSsh("Host key verification failed.");
     const result = run({ ...pinned, FLEET_TIMEOUT_SECONDS: "900" }, dir);
     assert.equal(result.status, 1);
-    assert.match(result.stderr, /failed: await-reboot on gtx1080-box: the host key of gtx1080-box:22 is not the pinned one \(ssh: Host key verification failed\.\)\. hint: .*ssh-keyscan/);
+    assert.match(result.stderr, /failed: await-reboot on gtx1080-box: gtx1080-box:22 answered with a host key that is not the pinned one \(ssh: Host key verification failed\.\)\. hint: .*keyscan/);
     assert.equal(calls(log).length, 1, "a host key mismatch was retried");
   });
 
@@ -89,10 +89,10 @@ describe("await-reboot.sh fails fast on what waiting cannot fix", () => {
     assert.equal(calls(log).length, 1);
   });
 
-  it("pins the key under [host]:port on a port other than 22, and never turns host key checking off", () => {
+  it("pins exactly the given keys, on a port other than 22 too, and never turns host key checking off", () => {
     const { dir, log } = failingSsh("Host key verification failed.");
     run({ ...pinned, FLEET_SSH_PORT: "2222" }, dir);
-    assert.equal(readFileSync(`${log}.known_hosts`, "utf8"), `[gtx1080-box]:2222 ${pinned.FLEET_SSH_HOST_KEY}\n`);
+    assert.equal(readFileSync(`${log}.known_hosts`, "utf8"), pinned.FLEET_SSH_KNOWN_HOSTS);
     const [call] = calls(log);
     assert.match(call!, /-p 2222 /);
     assert.match(call!, /StrictHostKeyChecking=yes/);
