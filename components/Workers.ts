@@ -7,6 +7,7 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import type { HostPlan, WorkerPlan } from "./core/planner";
 import { shellEnv } from "./core/roles";
+import { workerContainer } from "./core/worker-container";
 import type { SecretRef } from "./core/schema";
 
 /**
@@ -152,6 +153,8 @@ export function containerArgs(worker: WorkerPlan, image: pulumi.Input<string>, a
   const plainEnv = Object.entries(worker.env).map(([key, value]) => `${key}=${value}`);
   const secretEnv = Object.entries(worker.secretEnv).map(([key, ref]) => pulumi.interpolate`${key}=${args.secret(ref)}`);
   const redis = pulumi.interpolate`REDIS_URL=${args.redisUrl}`;
+  // Privileges and limits come from the one source join-fleet.sh also applies (core/worker-container).
+  const settings = workerContainer(worker, args.plan);
   return {
     name: `${worker.service}-${worker.replica}`,
     hostname: worker.name,
@@ -167,15 +170,24 @@ export function containerArgs(worker: WorkerPlan, image: pulumi.Input<string>, a
     start: worker.residency === "manual" ? false : undefined,
     mustRun: worker.residency === "manual" ? false : undefined,
     init: true,
-    user: worker.user === null ? undefined : String(worker.user),
-    memory: worker.ramMiB,
-    cpuSet: worker.cpuSet ?? undefined,
+    user: settings.user,
+    securityOpts: settings.noNewPrivileges ? ["no-new-privileges:true"] : [],
+    capabilities: { drops: [...settings.capDrop], adds: settings.capAdd.length > 0 ? [...settings.capAdd] : undefined },
+    readOnly: settings.readOnlyRootFs,
+    tmpfs: Object.keys(settings.tmpfs).length > 0 ? { ...settings.tmpfs } : undefined,
+    // MiB; memorySwap equal to memory: no swap, so a worker past its cap is OOM-killed.
+    memory: settings.memoryMiB,
+    memorySwap: settings.memorySwapMiB,
+    cpus: String(settings.cpus),
+    cpuSet: settings.cpuSet ?? undefined,
     deviceRequests:
       worker.gpu === null ? undefined : [{ driver: "nvidia", deviceIds: [String(worker.gpu)], capabilities: ["gpu"] }],
     // MPS clients reach the host's daemon through its pipe directory and share IPC with the host;
-    // onDemand and manual workers take their VRAM leases in the host's lease directory.
-    mounts: workerMounts(worker, args.plan),
-    ipcMode: worker.mps ? "host" : undefined,
+    // onDemand and manual workers take their VRAM leases in the host's lease directory. A bind
+    // mount's source must exist when the container starts: systemd-tmpfiles creates both at boot,
+    // before Docker (scripts/roles/base.sh, mps.sh).
+    mounts: settings.binds.length > 0 ? settings.binds.map((b) => ({ type: "bind", source: b.source, target: b.target })) : undefined,
+    ipcMode: settings.ipcHost ? "host" : undefined,
     healthcheck:
       worker.healthcheck === null
         ? undefined
@@ -206,12 +218,6 @@ export function containerArgs(worker: WorkerPlan, image: pulumi.Input<string>, a
   };
 }
 
-function workerMounts(worker: WorkerPlan, plan: HostPlan): docker.types.input.ContainerMount[] | undefined {
-  const mounts: docker.types.input.ContainerMount[] = [];
-  if (worker.mps) mounts.push({ type: "bind", source: plan.mps.pipeDirectory, target: plan.mps.pipeDirectory });
-  if (worker.leaseDirectory !== null) mounts.push({ type: "bind", source: worker.leaseDirectory, target: worker.leaseDirectory });
-  return mounts.length > 0 ? mounts : undefined;
-}
 
 /**
  * ssh options for the Docker provider: one shared connection per host (ControlMaster), so many

@@ -201,6 +201,9 @@ step="reading the plan"
 plan_json="$(jq -c . "$plan_file" 2>/dev/null)" || die 2 "${plan_file} is not JSON"
 jq -e '(.version == 1) and (.host | type == "string") and (.fleet | type == "string") and (.roles | type == "array") and (.workers | type == "array") and (.secrets | type == "array")' <<<"$plan_json" >/dev/null \
   || die 2 "${plan_file} is not a version 1 join plan (npm run join-plan -- <stack> <host> --out FILE)"
+# Fail closed: a plan from before workers carried their privileges and limits would run them as the image says.
+jq -e 'all(.workers[]; .container | type == "object" and (.user | test("^[1-9][0-9]*:[1-9][0-9]*$")) and .capDrop == ["ALL"] and .noNewPrivileges == true)' <<<"$plan_json" >/dev/null \
+  || die 2 "${plan_file} has workers without their container settings (non-root user, dropped capabilities): make a new plan with npm run join-plan"
 host="$(jq -r .host <<<"$plan_json")"
 fleet="$(jq -r .fleet <<<"$plan_json")"
 [[ "$host" =~ ^[a-z0-9]([a-z0-9-]*[a-z0-9])?$ ]] || die 2 "the plan's host '${host}' is not a host name"
@@ -376,7 +379,7 @@ spec_hash() {
 
 # docker run arguments of worker I with env file FILE and spec hash HASH, into the array run_args.
 build_run_args() {
-  local i=$1 file=$2 hash=$3 w gpu pipe leases user cpuset health
+  local i=$1 file=$2 hash=$3 w gpu health flag
   w="$(jq -c --argjson i "$i" '.workers[$i]' <<<"$plan_json")"
   # A manual worker is created stopped and stays stopped across reboots until an operator starts it
   # (npm run service -- start); docs/timeshare.md.
@@ -387,21 +390,23 @@ build_run_args() {
   fi
   run_args+=(--name "$(jq -r .containerName <<<"$w")" --hostname "$(jq -r .name <<<"$w")"
     --init --env-file "$file"
-    --memory "$(jq -r .memoryMiB <<<"$w")m"
     --stop-signal "$(jq -r .stopSignal <<<"$w")" --stop-timeout "$(jq -r .drainSeconds <<<"$w")"
     --log-driver json-file --log-opt "max-size=${LOG_MAX_SIZE}" --log-opt "max-file=${LOG_MAX_FILE}")
   gpu="$(jq -r '.gpu // empty' <<<"$w")"
   [[ -z "$gpu" ]] || run_args+=(--gpus "device=${gpu}")
-  if [[ "$(jq -r .mps <<<"$w")" == "true" ]]; then
-    pipe="$(jq -r '.pipeDirectory // "/run/gpu-fleet/mps"' <<<"$w")"
-    run_args+=(-v "${pipe}:${pipe}" --ipc host)
-  fi
-  leases="$(jq -r '.leaseDirectory // empty' <<<"$w")"
-  [[ -z "$leases" ]] || run_args+=(-v "${leases}:${leases}")
-  user="$(jq -r '.user // empty' <<<"$w")"
-  [[ -z "$user" ]] || run_args+=(--user "$user")
-  cpuset="$(jq -r '.cpuSet // empty' <<<"$w")"
-  [[ -z "$cpuset" ]] || run_args+=(--cpuset-cpus "$cpuset")
+  # Privileges and limits: the plan's container settings, the same Workers.ts gives the Pulumi path
+  # (components/core/worker-container.ts). A bind mount (not -v) fails when its source is missing
+  # instead of creating it as root.
+  while IFS= read -r -d '' flag; do run_args+=("$flag"); done < <(jq -j '.container |
+    ["--user", .user, "--cap-drop", (.capDrop | join(",")), "--memory", "\(.memoryMiB)m", "--memory-swap", "\(.memorySwapMiB)m", "--cpus", "\(.cpus)"]
+    + (if .noNewPrivileges then ["--security-opt", "no-new-privileges:true"] else [] end)
+    + ([.capAdd[] | ["--cap-add", .]] | add // [])
+    + (if .readOnlyRootFs then ["--read-only"] else [] end)
+    + ([.tmpfs | to_entries[] | ["--tmpfs", "\(.key):\(.value)"]] | add // [])
+    + ([.binds[] | ["--mount", "type=bind,source=\(.source),target=\(.target)"]] | add // [])
+    + (if .ipcHost then ["--ipc", "host"] else [] end)
+    + (if .cpuSet != null then ["--cpuset-cpus", .cpuSet] else [] end)
+    | map(tostring + "\u0000") | join("")' <<<"$w")
   if [[ "$(jq -r '.healthcheck != null' <<<"$w")" == "true" ]]; then
     # docker run takes the shell form: a CMD list is quoted for /bin/sh.
     health="$(jq -r '.healthcheck.test | if type == "string" then . elif .[0] == "CMD-SHELL" then .[1] elif .[0] == "CMD" then .[1:] | @sh elif .[0] == "NONE" then "" else @sh end' <<<"$w")"
@@ -446,6 +451,7 @@ await_healthy() { # await_healthy INDEX
     case "$state" in
       healthy | none) return 0 ;;
       unhealthy | gone) break ;;
+      *) ;; # starting: wait on
     esac
     ((SECONDS < deadline)) || break
     sleep 1
@@ -460,6 +466,7 @@ for ((i = 0; i < worker_count; i++)); do
   name="$(jq -r --argjson i "$i" '.workers[$i].containerName' <<<"$plan_json")"
   planned["$name"]=1
   hash="$(spec_hash "$i")"
+  # shellcheck disable=SC2310 # container_state reads only; an empty answer means no container
   IFS='|' read -r cur_hash cur_host cur_status <<<"$(container_state "$name")" || true
   if [[ -z "${cur_status:-}" ]]; then
     actions+=("create ${i} ${hash}")
@@ -501,6 +508,7 @@ for action in "${actions[@]}"; do
   pulled["$image"]=1
   step="workers: pulling ${image}"
   if ((docker_ok)) && docker image inspect "$image" >/dev/null 2>&1; then continue; fi
+  # shellcheck disable=SC2310 # run_cmd ends with the command it runs: its status is that command's
   if ! run_cmd docker pull "$image"; then
     die 1 "docker pull failed; no worker was changed" "check the image name and 'docker login' for a private registry"
   fi
@@ -529,6 +537,7 @@ for action in "${actions[@]}"; do
       run_cmd docker stop -t "$drain" "$name"
       run_cmd docker rm "$name"
       ;;
+    *) ;; # create: docker run below
   esac
   env_file="${work_dir}/${name}.env"
   if ((dry_run)); then

@@ -12,6 +12,7 @@ import { planConfig } from "../components/core/pipeline";
 import { diagnosticLines } from "../components/core/report";
 import type { HostPlan, WorkerPlan } from "../components/core/planner";
 import { planRoles, roleContext, type RoleName } from "../components/core/roles";
+import { workerContainer, type WorkerContainerSettings } from "../components/core/worker-container";
 import type { FleetSpec } from "../components/core/schema";
 import { loadStack, REPO_ROOT, UsageError } from "./lib/stack";
 
@@ -49,7 +50,7 @@ export interface JoinPlanWorker {
   readonly residency: WorkerPlan["residency"];
   /** The VRAM lease directory to mount (same path inside), for onDemand and manual workers. */
   readonly leaseDirectory: string | null;
-  readonly user: number | null;
+  readonly user: number;
   readonly memoryMiB: number;
   readonly cpuSet: string | null;
   readonly command: readonly string[] | null;
@@ -57,6 +58,8 @@ export interface JoinPlanWorker {
   readonly stopSignal: string;
   readonly drainSeconds: number;
   readonly labels: Readonly<Record<string, string>>;
+  /** Privileges and limits, the same settings components/Workers.ts gives the container. */
+  readonly container: WorkerContainerSettings;
 }
 
 export interface JoinPlan {
@@ -117,6 +120,7 @@ function joinWorker(w: WorkerPlan, host: HostPlan, fleet: string): JoinPlanWorke
       "gpu-fleet.replica": String(w.replica),
       "gpu-fleet.gpu": w.gpu === null ? "cpu" : String(w.gpu),
     },
+    container: workerContainer(w, host),
   };
 }
 

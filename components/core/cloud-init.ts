@@ -6,7 +6,7 @@
 // - write_files: the auth key (0600, root) and the enrollment script (0700; it holds no secret).
 // - runcmd (first boot only): runs the script. The command line names the script, never the key.
 // The script installs Tailscale from Tailscale's apt repository (Debian/Ubuntu; skipped when the image already has
-// it), then enrolls with `tailscale up --auth-key=file:<path> ...` only when `tailscale status` says NeedsLogin, and
+// it) after checking the repository key's fingerprint against the pinned one (a mismatch stops it), then enrolls with `tailscale up --auth-key=file:<path> ...` only when `tailscale status` says NeedsLogin, and
 // removes the key file whatever happens. It never prints the key.
 
 import { stringify } from "yaml";
@@ -37,6 +37,11 @@ export const DEFAULT_CLOUD_INIT_PATHS: CloudInitPaths = {
 export const USER_DATA_LIMIT_BYTES = 32 * 1024;
 export const DEFAULT_TAILSCALE_APT_REPO = "https://pkgs.tailscale.com/stable";
 export const DEFAULT_ENROLL_TIMEOUT_SECONDS = 120;
+/**
+ * Tailscale's apt signing key, checked by full fingerprint before apt trusts it: the same pin as
+ * scripts/roles/tailscale.sh (a unit test keeps the two equal; docs/roles.md cites the source).
+ */
+export const TAILSCALE_KEY_FINGERPRINT = "2596A99EAAB33821893C0A79458CA832957F5868";
 
 /** Everything but the secret: checked before any resource exists. */
 export interface TailscaleEnrollment {
@@ -150,13 +155,14 @@ TS_HOSTNAME=${q(input.hostName)}
 TS_TAGS=${q(input.tags.join(","))}
 TS_TIMEOUT=${timeout}
 REPO=${q(repo)}
+TS_KEY_FINGERPRINT=${q(TAILSCALE_KEY_FINGERPRINT)}
 
 log() { echo "gpu-fleet-tailscale-enroll: $*" >&2; }
 trap 'rm -f "$KEY_FILE"' EXIT
 
 install_tailscale() {
   if command -v tailscale >/dev/null 2>&1; then return 0; fi
-  local id codename keyring=/usr/share/keyrings/tailscale-archive-keyring.gpg
+  local id codename fingerprint keydir keyring=/usr/share/keyrings/tailscale-archive-keyring.gpg
   # shellcheck source=/dev/null
   id="$(. /etc/os-release && echo "\${ID:-}")"
   # shellcheck source=/dev/null
@@ -165,14 +171,24 @@ install_tailscale() {
     debian | ubuntu) ;;
     *) log "no tailscale in the image and '\${id:-unknown}' is not Debian or Ubuntu: use an image with tailscale installed"; return 1 ;;
   esac
-  [ -n "$codename" ] || { log "/etc/os-release has no VERSION_CODENAME"; return 1; }
+  [[ -n "$codename" ]] || { log "/etc/os-release has no VERSION_CODENAME"; return 1; }
   export DEBIAN_FRONTEND=noninteractive
-  if ! command -v curl >/dev/null 2>&1; then
-    apt-get update -q && apt-get install -y -q curl ca-certificates
+  if ! command -v curl >/dev/null 2>&1 || ! command -v gpg >/dev/null 2>&1; then
+    apt-get update -q && apt-get install -y -q curl ca-certificates gnupg
+  fi
+  # The key is checked before apt trusts it: its primary key's full fingerprint must be the pinned one.
+  keydir="$(mktemp -d)"
+  curl -fsSL --retry 5 --retry-connrefused -o "$keydir/key" "\${REPO}/\${id}/\${codename}.noarmor.gpg"
+  fingerprint="$(gpg --homedir "$keydir" --batch --with-colons --show-keys "$keydir/key" 2>/dev/null |
+    awk -F: '$1 == "pub" { primary = 1; next } $1 == "fpr" && primary { print $10 } { primary = 0 }' | sort | paste -sd, -)" || fingerprint=""
+  if [[ "$fingerprint" != "$TS_KEY_FINGERPRINT" ]]; then
+    log "the signing key from \${REPO} has fingerprint \${fingerprint:-<none: not an OpenPGP key>}, expected \${TS_KEY_FINGERPRINT}: not installing tailscale from it"
+    rm -rf "$keydir"
+    return 1
   fi
   install -d -m 0755 /usr/share/keyrings
-  curl -fsSL --retry 5 --retry-connrefused -o "$keyring" "\${REPO}/\${id}/\${codename}.noarmor.gpg"
-  chmod 0644 "$keyring"
+  install -m 0644 "$keydir/key" "$keyring"
+  rm -rf "$keydir"
   printf 'deb [signed-by=%s] %s/%s %s main\\n' "$keyring" "$REPO" "$id" "$codename" >/etc/apt/sources.list.d/gpu-fleet-tailscale.list
   chmod 0644 /etc/apt/sources.list.d/gpu-fleet-tailscale.list
   local attempt
@@ -193,11 +209,11 @@ wait_for_state() {
   local deadline=$((SECONDS + TS_TIMEOUT)) s
   while :; do
     s="$(backend_state)"
-    if [ -n "$s" ] && [ "$s" != NoState ]; then
+    if [[ -n "$s" && "$s" != NoState ]]; then
       echo "$s"
       return 0
     fi
-    if [ "$SECONDS" -ge "$deadline" ]; then
+    if ((SECONDS >= deadline)); then
       log "tailscaled does not answer 'tailscale status' within \${TS_TIMEOUT}s (journalctl -u tailscaled)"
       return 1
     fi
@@ -213,7 +229,7 @@ instance_id="$(cat "$INSTANCE_ID_FILE" 2>/dev/null || true)"
 enrolled_by="$(cat "$MARKER" 2>/dev/null || true)"
 # Logged in, but not by this server: the image (a snapshot of another machine) carried that machine's node
 # identity. Drop the copy locally; the other machine keeps its identity (no logout, which would end its session).
-if [ "$state" != NeedsLogin ] && [ -n "$instance_id" ] && [ "$enrolled_by" != "$instance_id" ]; then
+if [[ "$state" != NeedsLogin && -n "$instance_id" && "$enrolled_by" != "$instance_id" ]]; then
   log "tailscale state came with the image (state $state); starting from a clean state"
   systemctl stop tailscaled.service
   rm -f "$STATE_FILE"
@@ -223,7 +239,7 @@ fi
 
 case "$state" in
   NeedsLogin)
-    if [ ! -s "$KEY_FILE" ]; then
+    if [[ ! -s "$KEY_FILE" ]]; then
       log "the node needs login and $KEY_FILE is missing or empty: write the host's auth key there (mode 0600) and run $0 again"
       exit 1
     fi
@@ -237,7 +253,7 @@ case "$state" in
       sleep $((attempt * 10))
     done
     rm -f "$KEY_FILE"
-    [ -n "$enrolled" ] || exit 1
+    [[ -n "$enrolled" ]] || exit 1
     mkdir -p "$(dirname "$MARKER")"
     printf '%s\\n' "$instance_id" >"$MARKER"
     log "enrolled as $TS_HOSTNAME with $TS_TAGS"

@@ -19,7 +19,7 @@ import {
   mpsClientCap,
 } from "./catalog";
 import { DiagnosticList, didYouMean, type Diagnostic, type PathSegment } from "./diagnostics";
-import type { HealthcheckSpec, HostSpec, PlannerInput, SecretRef, ServiceSpec } from "./schema";
+import { DEFAULT_WORKER_UID, type HealthcheckSpec, type HostSpec, type PlannerInput, type SecretRef, type ServiceSpec } from "./schema";
 
 /** Where the MPS daemon and its clients meet; off the default /tmp/nvidia-mps on purpose. */
 export const MPS_PIPE_DIRECTORY = "/run/gpu-fleet/mps";
@@ -84,8 +84,13 @@ export interface WorkerPlan {
   readonly mps: boolean;
   /** Cores the worker is pinned to (`2-3`), or null when the host does not pin. */
   readonly cpuSet: string | null;
-  /** UID the container runs as; null keeps the image's user. */
-  readonly user: number | null;
+  /** UID (and GID) the container runs as: never root. */
+  readonly user: number;
+  /** Capabilities added back after all are dropped. */
+  readonly capAdd: readonly string[];
+  /** Read-only root filesystem, with `writablePaths` as tmpfs mounts. */
+  readonly readOnlyRootFs: boolean;
+  readonly writablePaths: readonly string[];
   /** Worker-contract and service env, no secrets. */
   readonly env: Readonly<Record<string, string>>;
   /** Service env taken from secret config keys. REDIS_URL is added by the Workers component. */
@@ -117,6 +122,8 @@ export interface HostPlan {
     readonly gpus: readonly number[];
     readonly pipeDirectory: string;
     readonly logDirectory: string;
+    /** The uid the MPS daemon runs as: the one uid of all the host's MPS clients (null without MPS). */
+    readonly uid: number | null;
     /** Default pinned-memory limit per MPS GPU (Volta+), the largest client's VRAM. */
     readonly defaultPinnedMemLimitMiB: Readonly<Record<number, number>>;
   };
@@ -326,7 +333,7 @@ function planHost(name: string, host: HostSpec, input: PlannerInput, out: Diagno
       continue;
     }
     const vram = demand.spec.vramMiB ?? 0;
-    const uid = demand.spec.user ?? 0;
+    const uid = demand.spec.user;
     const timeShared = isTimeShared(demand.spec);
     for (let r = 0; r < (demand.replicas ?? 0); r++) {
       const peakWith = (g: GpuState): number => (timeShared ? g.residentMiB + Math.max(largestLoad(g), vram) : g.residentMiB + vram + largestLoad(g));
@@ -375,7 +382,6 @@ function planHost(name: string, host: HostSpec, input: PlannerInput, out: Diagno
   if (host.mps === "on" && facts.gpus.length === 0) out.warning(at("mps"), `is on, but ${name} has no GPU; it is ignored.`);
   for (const gpu of gpus) {
     if (!gpu.mps) continue;
-    const state = gpuState[gpu.index];
     // An explicit `mps: on` is an informed choice; `auto` chose MPS for the user, so say what it costs.
     if (!gpu.mpsLimits && host.mps === "auto") {
       out.warning(
@@ -383,15 +389,18 @@ function planHost(name: string, host: HostSpec, input: PlannerInput, out: Diagno
         `GPU ${gpu.index} (${gpu.name}, compute ${gpu.computeCapability}) runs ${gpu.clients} workers under MPS without per-client memory limits, which need Volta (7.0) or newer: one worker's fault or overrun stops all ${gpu.clients}. Set mps: off on ${name} if isolation matters more than throughput, or mps: on to accept it.`,
       );
     }
-    const uids = [...new Set(state.clients.map((c) => c.uid))];
-    if (uids.length > 1) {
-      const byUid = uids.map((uid) => `${[...new Set(state.clients.filter((c) => c.uid === uid).map((c) => c.service))].join(", ")} as uid ${uid}`);
-      const first = state.clients.find((c) => c.uid !== uids[0]);
-      out.error(
-        first === undefined ? at("mps") : ["services", first.service, "user"],
-        `GPU ${gpu.index} of ${name} shares MPS between ${byUid.join(" and ")}; MPS serves one uid at a time, so all its clients must share one uid. Set the same services.<name>.user on them (unset means 0), or set mps: off on ${name}.`,
-      );
-    }
+  }
+  // One MPS control daemon per host, started as the clients' uid, serves that uid only: every MPS
+  // client of the host (on any GPU) shares one uid.
+  const mpsClients = gpus.filter((g) => g.mps).flatMap((g) => gpuState[g.index]?.clients ?? []);
+  const mpsUids = [...new Set(mpsClients.map((c) => c.uid))];
+  if (mpsUids.length > 1) {
+    const byUid = mpsUids.map((uid) => `${[...new Set(mpsClients.filter((c) => c.uid === uid).map((c) => c.service))].join(", ")} as uid ${uid}`);
+    const first = mpsClients.find((c) => c.uid !== mpsUids[0]);
+    out.error(
+      first === undefined ? at("mps") : ["services", first.service, "user"],
+      `${name} shares MPS between ${byUid.join(" and ")}; one MPS daemon per host serves one uid, so all its MPS clients must share one uid. Set the same services.<name>.user on them (unset means ${DEFAULT_WORKER_UID}), or set mps: off on ${name}.`,
+    );
   }
 
   if (out.errors.length > errorsBefore) return undefined;
@@ -428,6 +437,7 @@ function planHost(name: string, host: HostSpec, input: PlannerInput, out: Diagno
       gpus: mpsGpus,
       pipeDirectory: MPS_PIPE_DIRECTORY,
       logDirectory: MPS_LOG_DIRECTORY,
+      uid: mpsGpus.length > 0 ? (mpsUids[0] ?? DEFAULT_WORKER_UID) : null,
       defaultPinnedMemLimitMiB,
     },
   };
@@ -510,8 +520,11 @@ function workerPlan(host: string, demand: Demand, replica: number, gpu: number |
     ramMiB: spec.ramMiB,
     mps,
     cpuSet,
-    // MPS clients of one GPU must share a uid: make it explicit so the image cannot change it.
-    user: spec.user ?? (mps ? 0 : null),
+    // Explicit, so the image cannot run the worker as root (and MPS clients share it).
+    user: spec.user,
+    capAdd: spec.capAdd,
+    readOnlyRootFs: spec.readOnlyRootFs,
+    writablePaths: spec.writablePaths,
     env,
     secretEnv,
     command: spec.command ?? null,

@@ -99,6 +99,7 @@ export function planRoles(host: HostPlan, context: RoleContext): RoleStep[] {
         FLEET_MPS: host.mps.enabled ? "on" : "off",
         FLEET_MPS_PIPE_DIR: host.mps.pipeDirectory,
         FLEET_MPS_LOG_DIR: host.mps.logDirectory,
+        FLEET_MPS_UID: host.mps.uid === null ? "" : String(host.mps.uid),
         FLEET_MPS_GPUS: host.mps.gpus.join(","),
         FLEET_MPS_PINNED_MEM_LIMIT: Object.entries(host.mps.defaultPinnedMemLimitMiB)
           .map(([gpu, mib]) => `${gpu}=${mib}M`)

@@ -96,6 +96,32 @@ export const LINUX_SIGNALS = [
  */
 export const MAX_CONTAINER_UID = 2_147_483_647;
 
+/** The uid (and gid) workers run as when a service does not say; MPS's daemon serves it too. */
+export const DEFAULT_WORKER_UID = 10001;
+export const DEFAULT_WRITABLE_PATHS = ["/tmp"] as const;
+
+/**
+ * Capability names the oldest supported Docker accepts in --cap-add: Debian 12's docker.io 20.10
+ * refuses PERFMON, BPF and CHECKPOINT_RESTORE ("unknown capability"), newer Dockers take them.
+ * test/host/container-settings.test.ts creates a container with each against a real dockerd.
+ */
+export const DOCKER_CAPABILITIES = [
+  "AUDIT_CONTROL", "AUDIT_READ", "AUDIT_WRITE", "BLOCK_SUSPEND", "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH",
+  "FOWNER", "FSETID", "IPC_LOCK", "IPC_OWNER", "KILL", "LEASE", "LINUX_IMMUTABLE", "MAC_ADMIN", "MAC_OVERRIDE",
+  "MKNOD", "NET_ADMIN", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_RAW", "SETFCAP", "SETGID", "SETPCAP", "SETUID",
+  "SYSLOG", "SYS_ADMIN", "SYS_BOOT", "SYS_CHROOT", "SYS_MODULE", "SYS_NICE", "SYS_PACCT", "SYS_PTRACE",
+  "SYS_RAWIO", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "WAKE_ALARM",
+] as const;
+const CAPABILITY_SET: ReadonlySet<string> = new Set(DOCKER_CAPABILITIES);
+
+/** `NET_BIND_SERVICE`, `net_bind_service` or `CAP_NET_BIND_SERVICE` → `NET_BIND_SERVICE`. */
+const Capability = z
+  .string()
+  .transform((name) => name.toUpperCase().replace(/^CAP_/, ""))
+  .refine((name) => CAPABILITY_SET.has(name), {
+    error: (issue) => `'${String(issue.input)}' is not a capability Docker 20.10 knows; use one of ${DOCKER_CAPABILITIES.join(", ")} (ALL is never added back)`,
+  });
+
 // ---------------------------------------------------------------------------------------------
 // Sections
 //
@@ -204,12 +230,28 @@ const ServiceSchema = z
   .strictObject({
     image: z.string().min(1).meta(doc("Image with a tag or digest (`ghcr.io/example/kokoro-gpu:1.4.0`); no tag is an error, `latest` warns.")),
     device: z.enum(["cuda", "cpu"]).meta(doc("Where the worker computes; workers receive it as `WORKER_DEVICE`.")),
-    threads: Threads.optional().meta(doc("OMP/MKL/OpenBLAS threads per worker. Above 6 warns: one process gets slower.", { defaultText: "`defaults.threads`" })),
+    threads: Threads.optional().meta(doc("OMP/MKL/OpenBLAS threads per worker, and its container's CPU quota (`cpus`). Above 6 warns: one process gets slower.", { defaultText: "`defaults.threads`" })),
     vramMiB: Mib.optional().meta(doc("Peak VRAM of one worker process, including its CUDA context.", { defaultText: "required for `cuda`" })),
-    ramMiB: Mib.meta(doc("Peak RSS of one worker process; also its container's memory limit.")),
+    ramMiB: Mib.meta(doc("Peak RSS of one worker process; also its container's hard memory limit, with no swap: a worker past it is OOM-killed (and restarted), it never swaps the host. tmpfs writes count against it.")),
     jemalloc: z.string().regex(/^\//, "must be the absolute path of libjemalloc.so in the image").optional().meta(doc("Path of `libjemalloc.so` in the image; preloads it (`LD_PRELOAD`) with `mallocConf`.", { allowed: "an absolute path" })),
     mallocConf: z.string().min(1).default(DEFAULT_MALLOC_CONF).meta(doc("`MALLOC_CONF` with jemalloc.")),
-    user: z.int().min(0).max(MAX_CONTAINER_UID).optional().meta(doc("UID the worker runs as. All MPS clients of one GPU must share one UID.", { defaultText: "image's" })),
+    user: z
+      .int()
+      .min(1, "must be a non-root uid (1 or more): workers never run as root")
+      .max(MAX_CONTAINER_UID)
+      .default(DEFAULT_WORKER_UID)
+      .meta(doc("UID (and GID) the worker runs as; never root. All MPS clients of one host share one UID (the MPS daemon runs as it).")),
+    capAdd: z
+      .array(Capability)
+      .default([])
+      .refine((caps) => new Set(caps).size === caps.length, "lists a capability twice")
+      .meta(doc("Capabilities added back after all are dropped, e.g. `[NET_BIND_SERVICE]`. A non-root worker gets them in its bounding set only (docs/worker-image.md).", { allowed: "Docker 20.10 capability names; never ALL" })),
+    readOnlyRootFs: z.boolean().default(true).meta(doc("Read-only root filesystem; set false for an image that writes outside `writablePaths`.")),
+    writablePaths: z
+      .array(z.string().regex(/^\/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$/, "must be an absolute path inside the container, e.g. /tmp"))
+      .default([...DEFAULT_WRITABLE_PATHS])
+      .refine((paths) => new Set(paths).size === paths.length, "lists a path twice")
+      .meta(doc("Writable tmpfs mounts of a read-only worker (cleared on restart, counted in `ramMiB`).", { allowed: "absolute paths" })),
     healthcheck: HealthcheckSchema.optional().meta(doc("Docker health check; a rollout waits until a new worker is healthy.")),
     drainSeconds: z.int().min(0).max(3600).default(30).meta(doc("Time a worker gets after `stopSignal` to finish its job before it is killed.")),
     stopSignal: z.enum(LINUX_SIGNALS).default("SIGTERM").meta(doc("Signal that asks a worker to drain.", { allowed: "a Linux signal name, e.g. `SIGTERM`" })),

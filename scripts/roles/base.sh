@@ -27,12 +27,13 @@ if [[ -z "$timesync" ]]; then
 fi
 
 # Many worker containers watch files and hold many connections.
-if write_file /etc/sysctl.d/90-gpu-fleet.conf 0644 <<'CONF'; then
+write_file /etc/sysctl.d/90-gpu-fleet.conf 0644 <<'CONF'
 # Managed by gpu-fleet (scripts/roles/base.sh); changes are overwritten.
 fs.inotify.max_user_instances = 8192
 fs.inotify.max_user_watches = 524288
 net.core.somaxconn = 4096
 CONF
+if ((WROTE == 1)); then
   if systemd-detect-virt --quiet --container; then
     # A container cannot set its host's kernel settings; the file is for the day it is a real host.
     changed "sysctl drop-in written (not applied: running in a container)"
@@ -43,14 +44,27 @@ CONF
 fi
 
 # MPS and busy workers need many file descriptors (login sessions; services set LimitNOFILE).
-if write_file /etc/security/limits.d/90-gpu-fleet.conf 0644 <<'CONF'; then
+write_file /etc/security/limits.d/90-gpu-fleet.conf 0644 <<'CONF'
 # Managed by gpu-fleet (scripts/roles/base.sh); changes are overwritten.
 *    soft nofile 65536
 *    hard nofile 65536
 root soft nofile 65536
 root hard nofile 65536
 CONF
+if ((WROTE == 1)); then
   changed "limits drop-in written"
 fi
 
-finish "base packages present, time sync by ${timesync}, sysctl and limits drop-ins current"
+# The fleet's runtime directory under /run (tmpfs), made at every boot by systemd-tmpfiles-setup
+# before any service starts (docs/faults.md, boot order). What lives in it comes from the roles
+# that own it: the MPS pipe directory (mps.sh), the VRAM lease directory (container-toolkit.sh).
+write_file /etc/tmpfiles.d/gpu-fleet.conf 0644 <<'CONF'
+# Managed by gpu-fleet (scripts/roles/base.sh); changes are overwritten.
+d /run/gpu-fleet 0755 root root -
+CONF
+if ((WROTE == 1)); then
+  changed "tmpfiles entry /etc/tmpfiles.d/gpu-fleet.conf written"
+fi
+systemd-tmpfiles --create /etc/tmpfiles.d/gpu-fleet.conf >&2 || fail "systemd-tmpfiles could not create /run/gpu-fleet" "run 'systemd-tmpfiles --create /etc/tmpfiles.d/gpu-fleet.conf' on the host and read its error"
+
+finish "base packages present, time sync by ${timesync}, sysctl, limits and tmpfiles drop-ins current"

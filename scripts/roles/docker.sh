@@ -17,6 +17,7 @@ max_file="${FLEET_DOCKER_LOG_MAX_FILE:-5}"
 command -v jq >/dev/null || fail "jq is missing" "run the base role first"
 
 # Docker's own docker-ce packages conflict with docker.io; a host that has them keeps them.
+# shellcheck disable=SC2310 # pkg_installed is a predicate
 if pkg_installed docker-ce; then
   log "docker-ce is installed; keeping it instead of docker.io"
 else
@@ -36,7 +37,8 @@ desired="$(jq -c --arg size "$max_size" --arg files "$max_file" '
 config_changed=0
 # Compare as data, not text: another tool (nvidia-ctk) may format the file differently.
 if [[ "$(jq -S -c . <<<"$current")" != "$(jq -S -c . <<<"$desired")" ]]; then
-  jq . <<<"$desired" | write_file "$conf" 0644 || true
+  pretty="$(jq . <<<"$desired")"
+  write_file "$conf" 0644 <<<"$pretty"
   config_changed=1
   changed "${conf} log rotation (max-size ${max_size}, max-file ${max_file})"
 fi

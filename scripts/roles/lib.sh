@@ -73,20 +73,35 @@ finish() {
 
 log() { echo "${ROLE}: $*" >&2; }
 
-# write_file PATH MODE < content: writes only when the content or mode differs.
-# Returns 0 when it wrote, 1 when the file was already right.
+# write_file PATH MODE < content: writes only when the content or mode differs; sets WROTE=1 when
+# it wrote, WROTE=0 when the file was already right. Call it as a plain command, never in a
+# condition or a pipeline (a pipeline runs it in a subshell, where WROTE and a failure get lost).
+# Every step is checked here, so a failed write fails the role even where errexit does not apply,
+# and the write is atomic: a temp file in the same directory, renamed over PATH only when complete.
+WROTE=0
 write_file() {
-  local path=$1 mode=$2 tmp
-  tmp="$(mktemp)"
-  cat >"$tmp"
-  if [[ -f "$path" ]] && cmp -s "$tmp" "$path" && [[ "$(stat -c %a "$path")" == "${mode#0}" ]]; then
+  local path=$1 mode=$2 dir tmp current_mode
+  WROTE=0
+  dir="${path%/*}"
+  local hint="check that ${dir:-/} is writable and has free space (df -h ${dir:-/}), then run the role again"
+  mkdir -p "${dir:-/}" || fail "cannot create the directory ${dir}" "$hint"
+  tmp="$(mktemp "${dir}/.gpu-fleet-write.XXXXXX" 2>/dev/null)" || fail "cannot write ${path}: cannot create a file in ${dir}" "$hint"
+  if ! cat >"$tmp"; then
     rm -f "$tmp"
-    return 1
+    fail "cannot write ${path} (nothing changed)" "$hint"
   fi
-  mkdir -p "$(dirname "$path")"
-  chmod "$mode" "$tmp"
-  mv -f "$tmp" "$path"
-  return 0
+  if [[ -f "$path" ]] && cmp -s "$tmp" "$path"; then
+    current_mode="$(stat -c %a "$path")" || current_mode=""
+    if [[ "$current_mode" == "${mode#0}" ]]; then
+      rm -f "$tmp"
+      return 0
+    fi
+  fi
+  if ! chmod "$mode" "$tmp" || ! mv -f "$tmp" "$path"; then
+    rm -f "$tmp"
+    fail "cannot write ${path} (nothing changed)" "$hint"
+  fi
+  WROTE=1
 }
 
 pkg_installed() {
@@ -118,14 +133,11 @@ apt_install() {
   APT_INSTALLED="${missing[*]}"
 }
 
-# apt_source NAME LINE: /etc/apt/sources.list.d/NAME.list holds exactly LINE.
-# Returns 0 when it changed (and forces the next apt_update to run).
+# apt_source NAME LINE: /etc/apt/sources.list.d/NAME.list holds exactly LINE. WROTE=1 when it
+# changed (and the next apt_update runs again).
 apt_source() {
-  if printf '%s\n' "$2" | write_file "/etc/apt/sources.list.d/$1.list" 0644; then
-    APT_UPDATED=0
-    return 0
-  fi
-  return 1
+  write_file "/etc/apt/sources.list.d/$1.list" 0644 <<<"$2"
+  if ((WROTE == 1)); then APT_UPDATED=0; fi
 }
 
 # fetch URL DEST: download a file (curl is installed by the base role).
@@ -134,22 +146,52 @@ fetch() {
   curl -fsSL --retry 3 -o "$2" "$1" || fail "cannot download $1" "check the host's outbound HTTPS access, or point the *_APT_REPO override at a reachable mirror"
 }
 
-# install_keyring URL DEST: dearmored signing key (only when DEST is missing).
+# key_fingerprints FILE: the full fingerprints of the primary keys in FILE (armored or binary),
+# sorted and comma-separated; empty when FILE holds no OpenPGP key.
+key_fingerprints() {
+  local home listing=""
+  home="$(mktemp -d)"
+  listing="$(gpg --homedir "$home" --batch --with-colons --show-keys "$1" 2>/dev/null)" || listing=""
+  rm -rf "$home"
+  # The fpr record right after a pub record is the primary key's; later ones are subkeys'.
+  awk -F: '$1 == "pub" { primary = 1; next } $1 == "fpr" && primary { print $10 } { primary = 0 }' <<<"$listing" | sort | paste -sd, -
+}
+
+# install_keyring URL DEST FINGERPRINT: DEST holds exactly the vendor key whose primary key has the
+# full FINGERPRINT (40 hex digits, written in the role with the place it was read). It is fetched
+# from URL when DEST is missing or holds anything else, and checked before it is written: a key
+# with another fingerprint, or a download that is no key, fails the role with nothing written.
+# WROTE=1 when DEST was (re)written.
 install_keyring() {
-  local url=$1 dest=$2 tmp
-  [[ -s "$dest" ]] && return 1
+  local url=$1 dest=$2 want=$3 have work
+  WROTE=0
+  [[ "$want" =~ ^[0-9A-F]{40}$ ]] || fail "'${want}' is not a full key fingerprint (40 hex digits, upper case)" "fix the fingerprint in the role or the *_APT_KEY_FINGERPRINT override"
   command -v gpg >/dev/null || apt_install gnupg
-  tmp="$(mktemp)"
-  fetch "$url" "$tmp"
-  mkdir -p "$(dirname "$dest")"
-  if grep -q 'BEGIN PGP' "$tmp"; then
-    gpg --batch --yes --dearmor -o "$dest" "$tmp"
-  else
-    install -m 0644 "$tmp" "$dest"
+  if [[ -s "$dest" ]]; then
+    have="$(key_fingerprints "$dest")"
+    [[ "$have" != "$want" ]] || return 0
+    log "${dest} holds key ${have:-<none>}, not ${want}: fetching it again"
   fi
-  chmod 0644 "$dest"
-  rm -f "$tmp"
-  return 0
+  work="$(mktemp -d)"
+  fetch "$url" "${work}/key"
+  have="$(key_fingerprints "${work}/key")"
+  if [[ "$have" != "$want" ]]; then
+    rm -rf "$work"
+    fail "the signing key from ${url} has fingerprint ${have:-<none: not an OpenPGP key>}, expected ${want}; nothing was installed from it" \
+      "do not trust this repository until the fingerprint is explained: compare it with the vendor's published one; a mirror with its own key needs its *_APT_KEY_FINGERPRINT"
+  fi
+  # apt's signed-by takes a binary keyring: dearmor an armored key, keep a binary one.
+  if grep -q 'BEGIN PGP' "${work}/key"; then
+    gpg --batch --yes --dearmor -o "${work}/keyring" "${work}/key" 2>/dev/null || rm -f "${work}/keyring"
+  else
+    cp "${work}/key" "${work}/keyring"
+  fi
+  if [[ ! -s "${work}/keyring" ]]; then
+    rm -rf "$work"
+    fail "cannot convert the signing key from ${url} to a keyring" "run 'gpg --show-keys' on the downloaded key on the host"
+  fi
+  write_file "$dest" 0644 <"${work}/keyring"
+  rm -rf "$work"
 }
 
 # repo_line OVERRIDE DEFAULT_URL KEYRING SUITE_COMPONENTS: an apt line from an override that is either

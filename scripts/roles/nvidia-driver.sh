@@ -8,14 +8,22 @@
 #   FLEET_NVIDIA_DRIVER        managed | preinstalled | none (default none)
 #   FLEET_NVIDIA_BRANCH        e.g. 580 (managed)
 #   FLEET_NVIDIA_MODULES       open | proprietary (default open; proprietary for pre-Turing GPUs)
-#   FLEET_NVIDIA_APT_REPO      a full `deb ...` line, or the repository base URL
+#   FLEET_NVIDIA_APT_REPO      a full `deb ...` line (used as is), or the repository base URL
 #                              (default https://developer.download.nvidia.com/compute/cuda/repos/<distro>/<arch>)
+#   FLEET_NVIDIA_APT_KEY       the signing key's URL for a base URL (default <base URL>/3bf863cc.pub)
+#   FLEET_NVIDIA_APT_KEY_FINGERPRINT  that key's fingerprint, for a mirror with its own key (default NVIDIA's)
 #   FLEET_NVIDIA_PACKAGES      space-separated package list replacing the default one (optional)
 #   FLEET_REBOOT_DELAY_SECONDS delay of the scheduled reboot (default 5)
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 role_init nvidia-driver
+
+# The CUDA repository key 3bf863cc ("cudatools <cudatools@nvidia.com>"), which NVIDIA's CUDA
+# repositories for Debian 12 and Ubuntu 22.04/24.04 are signed with since April 2022 (NVIDIA
+# technical blog "Updating the CUDA Linux GPG Repository Key"; the key is <repo>/3bf863cc.pub and
+# inside cuda-keyring_1.1-1). Debian 13's repository uses another key. docs/roles.md, "Apt keys".
+readonly CUDA_KEY_FINGERPRINT=EB693B3035CD5710E231E123A4B469963BF863CC
 
 mode="${FLEET_NVIDIA_DRIVER:-none}"
 branch="${FLEET_NVIDIA_BRANCH:-}"
@@ -35,6 +43,7 @@ smi_version() {
 pkg_driver_version() {
   local p v
   for p in nvidia-driver-cuda nvidia-driver cuda-drivers; do
+    # shellcheck disable=SC2310 # pkg_installed is a predicate
     if pkg_installed "$p"; then
       v="$(dpkg-query -W -f='${Version}' "$p")"
       echo "${v#*:}"
@@ -52,6 +61,7 @@ case "$mode" in
     exit 0
     ;;
   preinstalled)
+    # shellcheck disable=SC2310 # smi_version is a query: any failure inside means no working driver
     ver="$(smi_version)" || fail "FLEET_NVIDIA_DRIVER=preinstalled but nvidia-smi does not work" \
       "install the NVIDIA driver on the host (nvidia-smi must list the GPUs), or set the host's nvidia.driver to managed"
     finish "preinstalled NVIDIA driver ${ver} works (packages left untouched)"
@@ -66,6 +76,7 @@ esac
 
 installed=""
 smi_ok=0
+# shellcheck disable=SC2310 # smi_version and pkg_driver_version are queries: a failure inside means not installed
 if installed="$(smi_version)"; then
   smi_ok=1
 elif ! installed="$(pkg_driver_version)"; then
@@ -87,6 +98,7 @@ if ((smi_ok == 0)); then
     debian:12) distro=debian12 ;;
     ubuntu:22.04) distro=ubuntu2204 ;;
     ubuntu:24.04) distro=ubuntu2404 ;;
+    *) fail "no NVIDIA CUDA repository for ${OS_ID} ${OS_VERSION_ID}" "use Debian 12 or Ubuntu 22.04/24.04" ;;
   esac
   case "$(dpkg --print-architecture)" in
     amd64) arch=x86_64 ;;
@@ -95,21 +107,29 @@ if ((smi_ok == 0)); then
   esac
   default_url="https://developer.download.nvidia.com/compute/cuda/repos/${distro}/${arch}"
   repo="${FLEET_NVIDIA_APT_REPO:-$default_url}"
+  cuda_key="${FLEET_NVIDIA_APT_KEY_FINGERPRINT:-$CUDA_KEY_FINGERPRINT}"
+  # shellcheck disable=SC2310 # pkg_installed is a predicate
   if [[ "$repo" == deb\ * ]]; then
-    if apt_source gpu-fleet-nvidia "$repo"; then changed "NVIDIA apt source"; fi
+    apt_source gpu-fleet-nvidia "$repo"
+    ((WROTE == 0)) || changed "NVIDIA apt source"
+  elif pkg_installed cuda-keyring; then
+    # NVIDIA's keyring package, installed by hand, carries its own source list for the default
+    # repository: its key must be the pinned one all the same.
+    repo="${repo%/}"
+    have="$(key_fingerprints /usr/share/keyrings/cuda-archive-keyring.gpg)"
+    [[ "$have" == "$cuda_key" ]] || fail "the installed cuda-keyring trusts key ${have:-<none>}, expected ${cuda_key}" \
+      "compare /usr/share/keyrings/cuda-archive-keyring.gpg with NVIDIA's published key; purge cuda-keyring to let this role install the key itself"
+    if [[ "$repo" != "$default_url" ]]; then
+      apt_source gpu-fleet-nvidia "deb [signed-by=/usr/share/keyrings/cuda-archive-keyring.gpg] ${repo}/ /"
+      ((WROTE == 0)) || changed "NVIDIA apt source"
+    fi
   else
     repo="${repo%/}"
-    if ! pkg_installed cuda-keyring; then
-      tmp="$(mktemp -d)"
-      fetch "${repo}/cuda-keyring_1.1-1_all.deb" "$tmp/cuda-keyring.deb"
-      dpkg -i "$tmp/cuda-keyring.deb" >&2
-      rm -rf "$tmp"
-      APT_UPDATED=0
-      changed "cuda-keyring installed"
-    fi
-    if [[ "$repo" != "$default_url" ]]; then
-      if apt_source gpu-fleet-nvidia "deb [signed-by=/usr/share/keyrings/cuda-archive-keyring.gpg] ${repo}/ /"; then changed "NVIDIA apt source"; fi
-    fi
+    keyring=/usr/share/keyrings/gpu-fleet-cuda-archive-keyring.gpg
+    install_keyring "${FLEET_NVIDIA_APT_KEY:-${repo}/3bf863cc.pub}" "$keyring" "$cuda_key"
+    ((WROTE == 0)) || changed "NVIDIA CUDA signing key"
+    apt_source gpu-fleet-nvidia "deb [signed-by=${keyring}] ${repo}/ /"
+    ((WROTE == 0)) || changed "NVIDIA apt source"
   fi
 
   apt_update
@@ -148,13 +168,13 @@ if ((smi_ok == 0)); then
     changed "installed ${APT_INSTALLED}"
     install_changed=1
   fi
+  # shellcheck disable=SC2310 # queries, as above
   installed="$(smi_version || pkg_driver_version || echo "branch ${branch}")"
 fi
 
 # nouveau must not claim the GPUs.
 if ! grep -Eqs '^[[:space:]]*blacklist[[:space:]]+nouveau' /etc/modprobe.d/*.conf /lib/modprobe.d/*.conf /usr/lib/modprobe.d/*.conf; then
-  printf '# Managed by gpu-fleet (scripts/roles/nvidia-driver.sh)\nblacklist nouveau\noptions nouveau modeset=0\n' |
-    write_file /etc/modprobe.d/gpu-fleet-blacklist-nouveau.conf 0644 || true
+  write_file /etc/modprobe.d/gpu-fleet-blacklist-nouveau.conf 0644 <<<$'# Managed by gpu-fleet (scripts/roles/nvidia-driver.sh)\nblacklist nouveau\noptions nouveau modeset=0'
   if command -v update-initramfs >/dev/null; then
     update-initramfs -u >&2 || fail "update-initramfs failed after blacklisting nouveau" "run 'update-initramfs -u' on the host and read its error"
   fi
@@ -174,6 +194,7 @@ if systemctl cat nvidia-persistenced.service >/dev/null 2>&1; then
     changed "nvidia-persistenced enabled"
   fi
   # Right after an install the kernel module is often not loaded yet: the reboot starts it then.
+  # shellcheck disable=SC2310 # smi_version is a query, as above
   if smi_version >/dev/null && ! systemctl is-active --quiet nvidia-persistenced.service; then
     systemctl start nvidia-persistenced.service >&2 2>&1 || fail "nvidia-persistenced does not start" "run 'journalctl -u nvidia-persistenced -n 50' on the host"
     changed "nvidia-persistenced started"

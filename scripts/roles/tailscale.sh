@@ -6,13 +6,22 @@
 #   FLEET_HOST
 #   FLEET_TS_HOSTNAME          the node's tailnet name (default FLEET_HOST)
 #   FLEET_TS_TAGS              comma list of tags, with or without the tag: prefix
-#   FLEET_TAILSCALE_APT_REPO   a full `deb ...` line, or the repository base URL (default https://pkgs.tailscale.com/stable)
+#   FLEET_TAILSCALE_APT_REPO   a full `deb ...` line (used as is: its signed-by is yours to check), or the
+#                              repository base URL (default https://pkgs.tailscale.com/stable)
+#   FLEET_TAILSCALE_APT_KEY_FINGERPRINT  the signing key's fingerprint, for a mirror with its own key
+#                              (default: Tailscale's, below)
 #   FLEET_TIMEOUT_SECONDS      how long to wait for tailscaled and enrollment (default 60)
 #   stdin                      the auth key (read only when the node needs login)
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 role_init tailscale
+
+# Tailscale's package signing key, "Tailscale Inc. (Package repository signing key)", as listed by
+# `gpg --show-keys` on https://pkgs.tailscale.com/stable/debian/bookworm.noarmor.gpg (the key
+# Tailscale's Linux install instructions, https://tailscale.com/kb/1031/install-linux and
+# https://pkgs.tailscale.com/stable/#debian-bookworm, have apt trust). docs/roles.md, "Apt keys".
+readonly TAILSCALE_KEY_FINGERPRINT=2596A99EAAB33821893C0A79458CA832957F5868
 
 ts_hostname="${FLEET_TS_HOSTNAME:-$FLEET_HOST}"
 timeout_s="${FLEET_TIMEOUT_SECONDS:-60}"
@@ -30,6 +39,7 @@ if [[ -n "${FLEET_TS_TAGS:-}" ]]; then
 fi
 command -v jq >/dev/null || fail "jq is missing" "run the base role first"
 
+# shellcheck disable=SC2310 # pkg_installed is a predicate
 if ! pkg_installed tailscale; then
   repo="${FLEET_TAILSCALE_APT_REPO:-https://pkgs.tailscale.com/stable}"
   keyring=/usr/share/keyrings/tailscale-archive-keyring.gpg
@@ -37,10 +47,12 @@ if ! pkg_installed tailscale; then
     line="$repo"
   else
     repo="${repo%/}"
-    if install_keyring "${repo}/${OS_ID}/${OS_CODENAME}.noarmor.gpg" "$keyring"; then changed "Tailscale signing key"; fi
+    install_keyring "${repo}/${OS_ID}/${OS_CODENAME}.noarmor.gpg" "$keyring" "${FLEET_TAILSCALE_APT_KEY_FINGERPRINT:-$TAILSCALE_KEY_FINGERPRINT}"
+    ((WROTE == 0)) || changed "Tailscale signing key"
     line="deb [signed-by=${keyring}] ${repo}/${OS_ID} ${OS_CODENAME} main"
   fi
-  if apt_source gpu-fleet-tailscale "$line"; then changed "Tailscale apt source"; fi
+  apt_source gpu-fleet-tailscale "$line"
+  ((WROTE == 0)) || changed "Tailscale apt source"
   apt_install tailscale
   [[ -z "$APT_INSTALLED" ]] || changed "installed ${APT_INSTALLED}"
 fi
@@ -49,12 +61,14 @@ ensure_service tailscaled.service
 status_json() { tailscale status --json 2>/dev/null || true; }
 backend_state() {
   local s
+  # shellcheck disable=SC2310 # status_json is a query: no answer means not up yet
   s="$(status_json | jq -r '.BackendState // empty' 2>/dev/null || true)"
   echo "${s:-NoState}"
 }
 
 # tailscaled may need a moment after (re)start before it answers.
 deadline=$((SECONDS + timeout_s))
+# shellcheck disable=SC2310 # status_json is a query, as above
 until [[ -n "$(status_json)" ]]; do
   ((SECONDS < deadline)) || fail "tailscaled does not answer 'tailscale status' within ${timeout_s}s" "run 'journalctl -u tailscaled -n 50' on the host"
   sleep 1

@@ -62,8 +62,23 @@ describe("npm run join-plan", () => {
         gpu: kokoro.gpu, mps: kokoro.mps, pipeDirectory: kokoro.pipeDirectory, user: kokoro.user, memoryMiB: kokoro.memoryMiB,
         cpuSet: kokoro.cpuSet, stopSignal: kokoro.stopSignal, drainSeconds: kokoro.drainSeconds, secretEnv: kokoro.secretEnv,
       },
-      { gpu: 0, mps: true, pipeDirectory: "/run/gpu-fleet/mps", user: 0, memoryMiB: 2500, cpuSet: null, stopSignal: "SIGTERM", drainSeconds: 30, secretEnv: {} },
+      { gpu: 0, mps: true, pipeDirectory: "/run/gpu-fleet/mps", user: 10001, memoryMiB: 2500, cpuSet: null, stopSignal: "SIGTERM", drainSeconds: 30, secretEnv: {} },
     );
+    // The container settings Workers.ts applies too: non-root, no privileges, no swap, CPU quota, MPS pipe.
+    assert.deepEqual(kokoro.container, {
+      user: "10001:10001",
+      noNewPrivileges: true,
+      capDrop: ["ALL"],
+      capAdd: [],
+      readOnlyRootFs: true,
+      tmpfs: { "/tmp": "rw,nosuid,nodev" },
+      binds: [{ source: "/run/gpu-fleet/mps", target: "/run/gpu-fleet/mps" }],
+      ipcHost: true,
+      memoryMiB: 2500,
+      memorySwapMiB: 2500,
+      cpus: 2,
+      cpuSet: null,
+    });
     assert.deepEqual(kokoro.labels, {
       "gpu-fleet.fleet": "gpu-fleet-laptop",
       "gpu-fleet.host": "desktop",
@@ -116,7 +131,8 @@ describe("npm run join-plan", () => {
     assert.equal(first.env.MODEL, "bge-small");
     assert.equal(first.env.HF_TOKEN, undefined);
     assert.equal(first.env.REDIS_URL, undefined);
-    assert.deepEqual([first.gpu, first.mps, first.pipeDirectory, first.user], [null, false, null, null]);
+    assert.deepEqual([first.gpu, first.mps, first.pipeDirectory, first.user], [null, false, null, 10001]);
+    assert.deepEqual([first.container.ipcHost, first.container.binds, first.container.cpus, first.container.cpuSet], [false, [], 2, "1-2"]);
     assert.deepEqual([first.cpuSet, second.cpuSet], ["1-2", "3-4"]);
     assert.deepEqual(first.command, ["python", "-m", "worker"]);
     assert.deepEqual(first.healthcheck, { test: "test -f /tmp/ready", intervalSeconds: 5, timeoutSeconds: 10, retries: 3, startPeriodSeconds: 60 });

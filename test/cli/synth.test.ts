@@ -34,6 +34,26 @@ describe("npm run synth", () => {
     });
   }
 
+  for (const stack of ["hetzner-gpu", "laptop"]) {
+    it(`${stack}: every worker container runs as non-root, without privileges, capped in memory (no swap) and CPU`, () => {
+      const result = synth(stack, "--json");
+      assert.equal(result.status, 0, result.stderr);
+      const containers = (JSON.parse(result.stdout) as SynthJson).resources.filter((r) => r.type === "docker:index/container:Container");
+      assert.ok(containers.length > 0, `${stack} has no containers`);
+      for (const { name, inputs } of containers) {
+        assert.match(String(inputs.user), /^[1-9]\d*:[1-9]\d*$/, `${name} runs as ${String(inputs.user)}`);
+        assert.deepEqual(inputs.securityOpts, ["no-new-privileges:true"], name);
+        assert.deepEqual((inputs.capabilities as { drops?: string[] }).drops, ["ALL"], name);
+        assert.equal(inputs.readOnly, true, name);
+        assert.equal(typeof inputs.memory, "number", name);
+        assert.equal(inputs.memorySwap, inputs.memory, `${name}: swap on top of its memory limit`);
+        assert.match(String(inputs.cpus), /^[1-9]\d*$/, name);
+        // Host IPC only with the MPS pipe mount.
+        assert.equal(inputs.ipcMode === "host", Array.isArray(inputs.mounts) && inputs.mounts.length > 0, `${name}: ipcMode ${String(inputs.ipcMode)}`);
+      }
+    });
+  }
+
   it("prints every resource with type, name, parent and inputs, and never a secret", () => {
     const result = synth("hetzner-gpu", "--json");
     for (const secret of SECRETS) assert.ok(!result.stdout.includes(secret), `synth printed ${secret}`);

@@ -204,7 +204,14 @@ describe("workers", () => {
         assert.deepEqual(c.inputs.deviceRequests, gpu ? [{ driver: "nvidia", deviceIds: ["0"], capabilities: ["gpu"] }] : undefined);
         assert.equal(c.inputs.ipcMode, gpu ? "host" : undefined);
         assert.deepEqual(c.inputs.mounts, gpu ? [{ type: "bind", source: PIPE, target: PIPE }] : undefined);
-        assert.equal(c.inputs.user, gpu ? "0" : undefined);
+        // No service of the example stack sets `user`: every worker runs as the fleet's uid 10001.
+        assert.equal(c.inputs.user, "10001:10001");
+        assert.deepEqual(c.inputs.securityOpts, ["no-new-privileges:true"]);
+        assert.deepEqual(c.inputs.capabilities, { drops: ["ALL"] });
+        assert.equal(c.inputs.readOnly, true);
+        assert.deepEqual(c.inputs.tmpfs, { "/tmp": "rw,nosuid,nodev" });
+        assert.equal(c.inputs.memorySwap, service === "yolo" ? 600 : 2500, "no swap on top of ramMiB");
+        assert.equal(c.inputs.cpus, "2");
         const labels = Object.fromEntries((c.inputs.labels as { label: string; value: string }[]).map((l) => [l.label, l.value]));
         assert.deepEqual(labels, {
           "gpu-fleet.fleet": "gpu-fleet-hetzner-gpu",

@@ -49,12 +49,15 @@ function lastLine(s: string): string {
 }
 
 /** Runs a command, feeding `input` on stdin; never throws on a non-zero exit. */
-export function run(cmd: string, args: string[], input = "", timeoutMs = 600_000): Promise<RunResult> {
+export function run(cmd: string, args: string[], input = "", timeoutMs = 1_800_000): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env: env(), stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    const timer = setTimeout(() => {
+      stderr += `\nharness: killed after ${timeoutMs / 1000}s\n`;
+      child.kill("SIGKILL");
+    }, timeoutMs);
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     child.on("error", reject);
@@ -140,6 +143,8 @@ export class TestHost {
       await new Promise((res) => setTimeout(res, 500));
     }
     must("docker", ["exec", this.container, "mkdir", "-p", path.dirname(REMOTE_ROLES), REMOTE_REPOS]);
+    // The stand-ins also run as the MPS clients' uid (the MPS daemon does): all may append to the log.
+    must("docker", ["exec", this.container, "install", "-m", "0666", "/dev/null", CALL_LOG]);
     must("docker", ["cp", rolesDir, `${this.container}:${REMOTE_ROLES}`]);
     must("docker", ["cp", `${repos}/.`, `${this.container}:${REMOTE_REPOS}`]);
   }

@@ -206,7 +206,10 @@ describe("join-fleet.sh on a fresh Debian 12 host", { skip: enabled ? false : HO
     }
     const runs = r.stdout.split("\n").filter((l) => l.startsWith("would run: docker run "));
     assert.equal(runs.length, 2, r.stdout);
-    assert.match(runs[0]!, /--name echo-1 --hostname join-box-echo-1 --restart unless-stopped --init --env-file \S+ --memory 128m --stop-signal SIGTERM --stop-timeout 5 --log-driver json-file --log-opt max-size=50m --log-opt max-file=5 /);
+    assert.match(runs[0]!, /--name echo-1 --hostname join-box-echo-1 --restart unless-stopped --init --env-file \S+ --stop-signal SIGTERM --stop-timeout 5 --log-driver json-file --log-opt max-size=50m --log-opt max-file=5 /);
+    // The container settings of components/core/worker-container.ts, as Workers.ts applies them.
+    assert.match(runs[0]!, / --user 10001:10001 --cap-drop ALL --memory 128m --memory-swap 128m --cpus 1 --security-opt no-new-privileges:true --read-only --tmpfs \/tmp:rw\\?,nosuid\\?,nodev /);
+    assert.doesNotMatch(runs[0]!, /--ipc host|--mount/, "a CPU worker gets host IPC or the MPS pipe");
     assert.match(runs[0]!, /--label gpu-fleet\.host=join-box .*--label gpu-fleet\.gpu=cpu --label gpu-fleet\.spec-hash=[0-9a-f]{64} .*fleet-test-worker:1$/);
     assert.match(r.stdout, /^ {2}env-file: REDIS_URL=\[secret\]$/m);
     assert.match(r.stdout, /^ {2}env-file: API_TOKEN=\[secret\]$/m);
@@ -253,6 +256,13 @@ describe("join-fleet.sh on a fresh Debian 12 host", { skip: enabled ? false : HO
     assert.equal(inspect.HostConfig.RestartPolicy.Name, "unless-stopped");
     assert.equal(inspect.HostConfig.Init, true);
     assert.equal(inspect.HostConfig.Memory, 128 * 1024 * 1024);
+    assert.equal(inspect.HostConfig.MemorySwap, 128 * 1024 * 1024, "swap on top of ramMiB");
+    assert.equal(inspect.HostConfig.NanoCpus, 1_000_000_000);
+    assert.equal(inspect.Config.User, "10001:10001");
+    assert.deepEqual(inspect.HostConfig.CapDrop, ["ALL"]);
+    assert.ok((inspect.HostConfig.SecurityOpt as string[]).includes("no-new-privileges:true"), String(inspect.HostConfig.SecurityOpt));
+    assert.equal(inspect.HostConfig.ReadonlyRootfs, true);
+    assert.deepEqual(inspect.HostConfig.Tmpfs, { "/tmp": "rw,nosuid,nodev" });
     assert.deepEqual(inspect.HostConfig.LogConfig, { Type: "json-file", Config: { "max-file": "5", "max-size": "50m" } });
     assert.equal(inspect.Config.StopSignal, "SIGTERM");
     assert.equal(inspect.Config.StopTimeout, 5);

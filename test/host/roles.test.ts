@@ -76,6 +76,8 @@ describe("role scripts on a fresh Debian 12 host", { skip: enabled ? false : HOW
     assert.match(r1.last, /installed .*jq/);
     const mtime = await host.out("stat -c %Y /etc/sysctl.d/90-gpu-fleet.conf /etc/security/limits.d/90-gpu-fleet.conf");
     assert.equal(await host.out("dpkg-query -W -f='${db:Status-Status}' jq curl gnupg ca-certificates"), "installedinstalledinstalledinstalled");
+    // The lease directory exists from boot on (tmpfiles), sticky and open to every worker uid.
+    assert.equal(await host.out("stat -c '%U:%a' /run/gpu-fleet /run/gpu-fleet/leases"), "root:755\nroot:1777");
     okRun(await host.role("base"), "base");
     assert.equal(await host.out("stat -c %Y /etc/sysctl.d/90-gpu-fleet.conf /etc/security/limits.d/90-gpu-fleet.conf"), mtime);
   });
@@ -262,6 +264,7 @@ describe("role scripts on a fresh Debian 12 host", { skip: enabled ? false : HOW
     const vars = {
       FLEET_MPS: "on",
       FLEET_MPS_GPUS: "0",
+      FLEET_MPS_UID: "10001",
       FLEET_MPS_PINNED_MEM_LIMIT: "0=2400M",
       FLEET_MPS_ACTIVE_THREAD_PERCENTAGE: "50",
     };
@@ -272,11 +275,14 @@ describe("role scripts on a fresh Debian 12 host", { skip: enabled ? false : HOW
     const unit = await host.read(unitPath);
     for (const line of [
       "Type=forking",
+      "Before=docker.service",
+      "User=10001",
+      "Group=10001",
       "Environment=CUDA_VISIBLE_DEVICES=0",
       "Environment=CUDA_MPS_PIPE_DIRECTORY=/run/gpu-fleet/mps",
       "Environment=CUDA_MPS_LOG_DIRECTORY=/var/log/gpu-fleet/mps",
       "LimitNOFILE=65536",
-      "ExecStartPre=-/usr/bin/nvidia-smi -i 0 -c EXCLUSIVE_PROCESS",
+      "ExecStartPre=-+/usr/bin/nvidia-smi -i 0 -c EXCLUSIVE_PROCESS",
       "ExecStart=/usr/bin/nvidia-cuda-mps-control -d",
       "ExecStartPost=/bin/sh -c 'echo set_default_device_pinned_mem_limit 0 2400M | /usr/bin/nvidia-cuda-mps-control'",
       "ExecStartPost=/bin/sh -c 'echo set_default_active_thread_percentage 50 | /usr/bin/nvidia-cuda-mps-control'",
@@ -295,7 +301,12 @@ describe("role scripts on a fresh Debian 12 host", { skip: enabled ? false : HOW
       "nvidia-cuda-mps-control cmd: set_default_active_thread_percentage 50",
     ]);
     const [started] = await host.calls(/^nvidia-cuda-mps-control -d/);
-    assert.match(started!, /pipe=\/run\/gpu-fleet\/mps log=\/var\/log\/gpu-fleet\/mps visible=0/);
+    assert.match(started!, /uid=10001 pipe=\/run\/gpu-fleet\/mps log=\/var\/log\/gpu-fleet\/mps visible=0/);
+    // The directories exist from boot on (tmpfiles), belong to the clients' uid, and only to it.
+    assert.equal(await host.read("/etc/tmpfiles.d/gpu-fleet-mps.conf"), "# Managed by gpu-fleet (scripts/roles/mps.sh); changes are overwritten.\nd /run/gpu-fleet/mps 0700 10001 10001 -\nd /var/log/gpu-fleet/mps 0750 10001 10001 -\n");
+    assert.equal(await host.out("stat -c '%u:%g:%a' /run/gpu-fleet/mps /var/log/gpu-fleet/mps"), "10001:10001:700\n10001:10001:750");
+    const tmpfiles = await host.sh("systemd-tmpfiles --create --dry-run /etc/tmpfiles.d/gpu-fleet-mps.conf 2>&1 || systemd-tmpfiles --create /etc/tmpfiles.d/gpu-fleet-mps.conf 2>&1");
+    assert.equal(tmpfiles.code, 0, show(tmpfiles));
 
     const reloads = await host.daemonReloads();
     const mtime = await host.out(`stat -c %Y ${unitPath}`);
@@ -307,6 +318,7 @@ describe("role scripts on a fresh Debian 12 host", { skip: enabled ? false : HOW
     const off = await host.role("mps", { FLEET_MPS: "off" });
     changedRun(off, "mps");
     assert.equal((await host.sh(`test -e ${unitPath}`)).code, 1, "unit file left behind");
+    assert.equal((await host.sh("test -e /etc/tmpfiles.d/gpu-fleet-mps.conf")).code, 1, "tmpfiles entry left behind");
     assert.deepEqual(await host.calls(/^nvidia-cuda-mps-control cmd: quit/), ["nvidia-cuda-mps-control cmd: quit"]);
     assert.equal(await host.out("cat /var/lib/fleet-fake/compute-mode-0"), "DEFAULT");
     okRun(await host.role("mps", { FLEET_MPS: "off" }), "mps");

@@ -7,12 +7,14 @@ import { join } from "node:path";
 import { parse } from "yaml";
 
 import { fakeAuthKey } from "../support/fixtures";
+import { REPO_ROOT } from "../support/run";
 import {
   CloudInitError,
   hcloudServerIdentity,
   DEFAULT_CLOUD_INIT_PATHS,
   renderCloudInit,
   renderEnrollScript,
+  TAILSCALE_KEY_FINGERPRINT,
   USER_DATA_LIMIT_BYTES,
   type CloudInitInput,
   type CloudInitPaths,
@@ -309,5 +311,21 @@ describe("cloud-init with a program-made SSH host key", () => {
   it("names the server's identity readably: location, image or snapshot, keyGeneration", () => {
     assert.equal(hcloudServerIdentity({ location: "fsn1", image: "debian-12" }), "location=fsn1 image=debian-12");
     assert.equal(hcloudServerIdentity({ location: "nbg1", image: "debian-12", snapshot: "role=base", keyGeneration: 2 }), "location=nbg1 snapshot=role=base keyGeneration=2");
+  });
+});
+
+describe("cloud-init pins Tailscale's apt key like the tailscale role", () => {
+  it("renders the same full fingerprint the role checks, and refuses a key that differs before apt trusts it", () => {
+    const role = readFileSync(join(REPO_ROOT, "scripts/roles/tailscale.sh"), "utf8");
+    const pinned = /^readonly TAILSCALE_KEY_FINGERPRINT=([0-9A-F]{40})$/m.exec(role)?.[1];
+    assert.equal(pinned, "2596A99EAAB33821893C0A79458CA832957F5868");
+    assert.equal(TAILSCALE_KEY_FINGERPRINT, pinned);
+    const script = renderEnrollScript({ hostName: "cpu-1", tags: ["tag:gpu-worker"] });
+    assert.match(script, /^TS_KEY_FINGERPRINT='2596A99EAAB33821893C0A79458CA832957F5868'$/m);
+    // The keyring is installed only after the fingerprint comparison, never downloaded straight into place.
+    const check = script.indexOf('if [[ "$fingerprint" != "$TS_KEY_FINGERPRINT" ]]');
+    const install = script.indexOf('install -m 0644 "$keydir/key" "$keyring"');
+    assert.ok(check > 0 && install > check, "the key is installed before its fingerprint is checked");
+    assert.doesNotMatch(script, /-o "\$keyring"/);
   });
 });

@@ -217,17 +217,24 @@ describe("MPS by GPU generation", () => {
     assert.deepEqual(plan({ a: box({ ...big, gpus: [{ model: "gtx-1080" }], mps: "off", workers: { tiny: { replicas: 17 } } }) }, tiny).errors, []);
   });
 
-  it("requires one uid for all MPS clients of a GPU and pins it on the containers", () => {
+  it("requires one non-root uid for all MPS clients of a host (one daemon per host), and the daemon runs as it", () => {
     const result = plan({ a: box({ gpus: [{ model: "rtx-4090" }], workers: { kokoro: { replicas: 1 }, yolo: { replicas: 1 } } }) }, {
       yolo: { image: "x/yolo:1", device: "cuda", vramMiB: 300, ramMiB: 600, user: 1000 },
     });
     const error = onlyError(result);
     assert.equal(error.path, "services.yolo.user");
-    assert.match(error.message, /kokoro as uid 0 and yolo as uid 1000.*must share one uid/);
-    const same = plan({ a: box({ gpus: [{ model: "rtx-4090" }], workers: { kokoro: { replicas: 1 }, yolo: { replicas: 1 } } }) });
-    assert.deepEqual(host(same, "a").workers.map((w) => w.user), [0, 0]);
-    const noMps = plan({ a: box({ gpus: [{ model: "rtx-4090" }], mps: "off", workers: { kokoro: { replicas: 1 } } }) });
-    assert.equal(host(noMps, "a").workers[0].user, null);
+    assert.match(error.message, /kokoro as uid 10001 and yolo as uid 1000.*one MPS daemon per host serves one uid/);
+    // Two GPUs, one client each under mps: on: still one daemon, so still one uid.
+    const twoGpus = plan({ a: box({ gpus: [{ model: "rtx-4090" }, { model: "rtx-4090" }], mps: "on", workers: { kokoro: { replicas: 1 }, yolo: { replicas: 1 } } }) }, {
+      yolo: { image: "x/yolo:1", device: "cuda", vramMiB: 300, ramMiB: 600, user: 1000 },
+    });
+    assert.equal(onlyError(twoGpus).path, "services.yolo.user");
+    const same = host(plan({ a: box({ gpus: [{ model: "rtx-4090" }], workers: { kokoro: { replicas: 1 }, yolo: { replicas: 1 } } }) }), "a");
+    assert.deepEqual(same.workers.map((w) => w.user), [10001, 10001]);
+    assert.equal(same.mps.uid, 10001);
+    const noMps = host(plan({ a: box({ gpus: [{ model: "rtx-4090" }], mps: "off", workers: { kokoro: { replicas: 1 } } }) }), "a");
+    assert.equal(noMps.workers[0].user, 10001, "a worker without MPS runs as the non-root default too");
+    assert.equal(noMps.mps.uid, null);
   });
 });
 

@@ -213,3 +213,41 @@ describe("secrets", () => {
     assert.deepEqual(file.document.values, {});
   });
 });
+
+describe("worker privileges in the schema", () => {
+  const firstService = (v: Values): Values => Object.values(services(v))[0]!;
+
+  it("defaults to the non-root uid 10001, no added capabilities, a read-only root with /tmp writable", () => {
+    const result = parseFleet(configDoc(baseValues()));
+    const service = Object.values(result.spec!.services)[0]!;
+    assert.equal(service.user, 10001);
+    assert.deepEqual(service.capAdd, []);
+    assert.equal(service.readOnlyRootFs, true);
+    assert.deepEqual(service.writablePaths, ["/tmp"]);
+  });
+
+  it("refuses root as a worker's user", () => {
+    const errors = errorsOf(mutate((v) => (firstService(v).user = 0)));
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]!.path, /^services\.[a-z-]+\.user$/);
+    assert.match(errors[0]!.message, /non-root uid/);
+  });
+
+  it("takes capability names as Docker does (any case, CAP_ prefix optional) and refuses unknown ones, ALL, and ones Docker 20.10 lacks", () => {
+    const ok = parseFleet(configDoc(mutate((v) => (firstService(v).capAdd = ["net_bind_service", "CAP_SYS_NICE"]))));
+    assert.deepEqual(Object.values(ok.spec!.services)[0]!.capAdd, ["NET_BIND_SERVICE", "SYS_NICE"]);
+    for (const bad of ["ALL", "CAP_BPF", "PERFMON", "NET_BIND"]) {
+      const errors = errorsOf(mutate((v) => (firstService(v).capAdd = [bad])));
+      assert.equal(errors.length, 1, `${bad}: ${JSON.stringify(errors)}`);
+      assert.match(errors[0]!.path, /^services\.[a-z-]+\.capAdd/);
+      assert.match(errors[0]!.message, /is not a capability Docker 20\.10 knows/);
+    }
+    assert.equal(errorsOf(mutate((v) => (firstService(v).capAdd = ["CHOWN", "cap_chown"]))).length, 1, "a capability listed twice");
+  });
+
+  it("refuses a writable path that is not absolute", () => {
+    const errors = errorsOf(mutate((v) => (firstService(v).writablePaths = ["tmp"])));
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]!.message, /absolute path/);
+  });
+});

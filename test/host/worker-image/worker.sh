@@ -30,6 +30,7 @@ token_hash="none"
 stopping=0
 trap 'stopping=1' TERM INT
 
+# shellcheck disable=SC2310 # a Redis query: a failure means not up yet
 until [[ "$(redis PING 2>/dev/null)" == PONG ]]; do
   ((!stopping)) || exit 0
   echo "worker ${WORKER_NAME:-?}: waiting for Redis at ${redis_host}:${redis_port}" >&2
@@ -39,6 +40,7 @@ touch /tmp/worker-ready
 echo "worker ${WORKER_NAME:-?}: ready" >&2
 
 while ((!stopping)); do
+  # shellcheck disable=SC2310 # a Redis query: a failure means no job yet
   mapfile -t reply < <(redis BRPOP jobs 1 2>/dev/null || true)
   ((${#reply[@]} >= 2)) || continue
   payload="${reply[1]}"
