@@ -13,6 +13,7 @@ import { engineConfig } from "../../scripts/lib/engine-config";
 const STACK = `config:
   gpu-fleet:redis: { host: redis-vps }
   gpu-fleet:redisUrl: { secure: AAAB }
+  gpu-fleet:sshPrivateKey: { secure: AAAC }
   gpu-fleet:tailnet: { admins: [group:ops] }
   gpu-fleet:hcloud: { sshPublicKey: "${EXAMPLE_KEYS.user} ops@x" }
   gpu-fleet:services:
