@@ -144,9 +144,10 @@ function withComputedChanges(direct: readonly ResourceChange[], after: readonly 
       const key = `${r.type}\u0000${r.name}`;
       const was = changes.get(key);
       if (was?.kind === "create" || was?.kind === "replace") continue;
-      // A container waits for the one before it in its rollout lane (dependsOn) but takes no value from it.
-      const sources = new Set([...r.dependsOn, ...Object.values(r.inputDependencies).flat()]);
-      const from = [...sources].filter((d) => renewed.has(d) && typeOf.get(d) !== CONTAINER).sort();
+      // A container waits for the one before it in its rollout lane (dependsOn) but takes no value
+      // from it; a value it does take (a health gate's trigger is its container's id) is an input dependency.
+      const sources = new Set([...r.dependsOn.filter((d) => typeOf.get(d) !== CONTAINER), ...Object.values(r.inputDependencies).flat()]);
+      const from = [...sources].filter((d) => renewed.has(d)).sort();
       if (from.length === 0) continue;
       const ignored = new Set(r.ignoreChanges);
       const known = new Set((was?.inputs ?? []).map((i) => i.key));
