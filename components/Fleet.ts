@@ -29,7 +29,10 @@ export interface FleetArgs {
 
 export class Fleet extends pulumi.ComponentResource {
   public readonly tailnet: Tailnet;
+  /** The hosts registered so far; complete once `registered` has resolved. */
   public readonly hosts: ReadonlyMap<string, Host>;
+  /** Resolves when every host has been registered (rejects with the first host that failed). */
+  public readonly registered: Promise<void>;
   /** Auth keys of `join` hosts, for scripts/join-fleet.sh (secret). */
   public readonly joinKeys: pulumi.Output<Record<string, string>>;
   /** Per host: tailnet name and tailnet IPv4 (as the tailscale role reported it). */
@@ -71,8 +74,10 @@ export class Fleet extends pulumi.ComponentResource {
     const fleetKey = spec.sshPrivateKey === undefined ? undefined : args.secret(spec.sshPrivateKey);
     const lanes = new RolloutLanes();
     const hosts = new Map<string, Host>();
+    this.hosts = hosts;
     // A join host gets its auth key (joinKeys) and nothing else: it runs its own roles and workers.
-    for (const hostPlan of plan.hosts.filter((h) => h.kind !== "join")) {
+    const hostPlans = plan.hosts.filter((h) => h.kind !== "join");
+    const registerHost = (hostPlan: (typeof hostPlans)[number]): void => {
       const hostSpec = spec.hosts[hostPlan.name];
       const ownKey = hostSpec.ssh?.privateKey;
       const host = new Host(
@@ -99,17 +104,36 @@ export class Fleet extends pulumi.ComponentResource {
       );
       for (const [worker, container] of host.workers.containers) lanes.add(worker, container);
       hosts.set(hostPlan.name, host);
-    }
-    lanes.assertComplete();
-    this.hosts = hosts;
+    };
 
-    const addresses = [...hosts.entries()].map(([hostName, host]) =>
-      (host.setup.roles.tailscale?.stdout ?? pulumi.output("")).apply((stdout) => [hostName, { tailnetName: host.tailnetName, tailnetAddress: tailnetAddress(stdout) }] as const),
+    // Hosts are registered one at a time, yielding to the event loop in between, so the SDK
+    // serializes and sends one host's registrations before the next host's are built: memory stays
+    // bounded by a few hosts in flight instead of the whole fleet (see docs/scale.md).
+    this.registered = registerInTurns(hostPlans, registerHost).then(() => lanes.assertComplete());
+
+    const addresses = this.registered.then(() =>
+      pulumi.all(
+        [...hosts.entries()].map(([hostName, host]) =>
+          (host.setup.roles.tailscale?.stdout ?? pulumi.output("")).apply((stdout) => [hostName, { tailnetName: host.tailnetName, tailnetAddress: tailnetAddress(stdout) }] as const),
+        ),
+      ),
     );
-    this.hostAddresses = pulumi.all(addresses).apply((entries) => Object.fromEntries(entries));
+    this.hostAddresses = pulumi.output(addresses).apply((entries) => Object.fromEntries(entries));
     const joinHosts = plan.hosts.filter((h) => h.kind === "join").map((h) => h.name);
     this.joinKeys = pulumi.secret(pulumi.all(Object.fromEntries(joinHosts.map((h) => [h, this.tailnet.authKeys[h]]))));
     this.registerOutputs({ hostAddresses: this.hostAddresses, policyTests: this.tailnet.testNames, joinKeys: this.joinKeys });
+  }
+}
+
+/**
+ * Calls `register` for each item, yielding to the event loop after each one. Construction is
+ * synchronous in the SDK, so without the yield every resource of every host would be built (and
+ * every registration queued) before the first one is sent.
+ */
+export async function registerInTurns<T>(items: readonly T[], register: (item: T) => void): Promise<void> {
+  for (const item of items) {
+    register(item);
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 }
 

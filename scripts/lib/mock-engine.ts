@@ -284,6 +284,19 @@ export function installPulumiMocks(options: PulumiMockOptions = {}): PulumiMocks
   return api;
 }
 
+/**
+ * Waits for a program module the way the Pulumi runtime does: every exported value (the stack
+ * outputs) is awaited, and the program registers its hosts in turns until its outputs resolve.
+ * Rejects with the program's own error when a stack output fails.
+ */
+export async function awaitProgram(program: Record<string, unknown>): Promise<void> {
+  for (const value of Object.values(program)) {
+    // `isKnown` (internal to the SDK, present on every Output) settles once the value has, known or not.
+    if (pulumi.Output.isInstance(value)) await (value as unknown as { isKnown: Promise<boolean> }).isKnown;
+    else if (value instanceof Promise) await value;
+  }
+}
+
 /** An Output's value and whether it is secret. */
 export interface Resolved<T> {
   value: T;

@@ -4,7 +4,7 @@
 
 import { resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { installPulumiMocks, MOCK_SECRET_MARKERS, redactSecrets, type RecordedResource } from "./mock-engine";
+import { awaitProgram, installPulumiMocks, MOCK_SECRET_MARKERS, redactSecrets, type RecordedResource } from "./mock-engine";
 import { engineConfig } from "./engine-config";
 import type { LoadedStack } from "./stack";
 import { REPO_ROOT } from "./stack";
@@ -46,7 +46,7 @@ export async function synthesize(stack: LoadedStack, programDir = REPO_ROOT): Pr
   if (process.env.FLEET_DEBUG !== "1") Error.stackTraceLimit = 0;
   const engine = installPulumiMocks({ project: "gpu-fleet", stack: stack.name, preview: true, config, secretKeys, calls: { [GET_ACL]: () => livePolicyAssumed(stack) } });
   try {
-    await import(resolve(programDir, "index.ts"));
+    await awaitProgram((await import(resolve(programDir, "index.ts"))) as Record<string, unknown>);
   } catch (error) {
     if (error instanceof pulumi.RunError) return { ok: false, error: error.message };
     throw error;
