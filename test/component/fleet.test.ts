@@ -194,3 +194,51 @@ describe("workers", () => {
     }
   });
 });
+
+describe("resources per host", () => {
+  // The host a resource belongs to: its nearest Host ancestor (`fleet-<host>`), or its TailnetKey's name.
+  const hostOf = (r: RecordedResource): string | undefined => {
+    if (r.type === "tailscale:index/tailnetKey:TailnetKey") return r.name.replace("fleet-tailnet-key-", "");
+    for (let p: RecordedResource | undefined = r; p !== undefined; p = mocks.parentOf(p)) if (p.type === "gpu-fleet:index:Host") return p.name.replace("fleet-", "");
+    return undefined;
+  };
+  const countByType = (host: string): Record<string, number> => {
+    const counts: Record<string, number> = {};
+    for (const r of mocks.resources.filter((x) => hostOf(x) === host)) counts[r.type] = (counts[r.type] ?? 0) + 1;
+    return counts;
+  };
+
+  it("a GPU host over SSH (gex44-1: managed driver, 2 images, 5 workers) has 22, counted by hand", () => {
+    // Before: one copy per script (10) made it 31.
+    assert.deepEqual(countByType("gex44-1"), {
+      "tailscale:index/tailnetKey:TailnetKey": 1,
+      "gpu-fleet:index:Host": 1,
+      "gpu-fleet:index:HostSetup": 1,
+      "command:remote:CopyToRemote": 1, // the roles folder
+      "command:remote:Command": 8, // facts, base, tailscale, docker, nvidia-driver, container-toolkit, mps, verify
+      "command:local:Command": 1, // the reboot wait after the driver
+      "gpu-fleet:index:Workers": 1,
+      "pulumi:providers:docker": 1,
+      "docker:index/remoteImage:RemoteImage": 2, // kokoro-gpu, yolo-gpu
+      "docker:index/container:Container": 5, // kokoro × 3, yolo × 2
+    });
+  });
+
+  it("a CPU host on Hetzner Cloud (cpu-1: 1 image, 3 workers) has 18, counted by hand", () => {
+    // Before: one copy per script (6) made it 23.
+    assert.deepEqual(countByType("cpu-1"), {
+      "tailscale:index/tailnetKey:TailnetKey": 1,
+      "gpu-fleet:index:Host": 1,
+      "gpu-fleet:index:HetznerServer": 1,
+      "hcloud:index/firewall:Firewall": 1,
+      "hcloud:index/server:Server": 1,
+      "gpu-fleet:index:HostSetup": 1,
+      "command:remote:CopyToRemote": 1,
+      "command:remote:Command": 5, // facts, base, tailscale, docker, verify
+      "gpu-fleet:index:Workers": 1,
+      "pulumi:providers:docker": 1,
+      "docker:index/remoteImage:RemoteImage": 1,
+      "docker:index/container:Container": 3,
+    });
+  });
+});
