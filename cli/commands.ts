@@ -5,7 +5,7 @@
 //   external("keyscan", "read and pin the SSH host keys of the stack's hosts", () => import("../scripts/keyscan")),
 // or, for commander options and help like plan's, a CliCommand in cli/<name>.ts.
 
-import type { CliCommand } from "./command";
+import { external, type CliCommand } from "./command";
 import { diff } from "./diff";
 import { joinPlan } from "./join-plan";
 import { plan } from "./plan";
@@ -13,6 +13,7 @@ import { synth } from "./synth";
 
 export const COMMANDS: readonly CliCommand[] = [
   plan,
+  external("plan-fleet", "plan a fleet split over several stacks and check it across them", () => import("../scripts/plan-fleet")),
   synth,
   diff,
   joinPlan,

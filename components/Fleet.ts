@@ -10,6 +10,10 @@ import { Tailnet } from "./Tailnet";
 import type { FleetPlan } from "./core/planner";
 import { hostTags, planRoles, roleContext } from "./core/roles";
 import type { FleetSpec, SecretRef } from "./core/schema";
+import { contractProblems } from "./core/split";
+
+/** The stack output a shared stack exports and its group stacks read (core/split.ts SharedContract). */
+export const SHARED_OUTPUT = "fleetShared";
 
 export interface FleetArgs {
   readonly spec: FleetSpec;
@@ -43,6 +47,18 @@ export class Fleet extends pulumi.ComponentResource {
     const { spec, plan } = args;
     const tags = hostTags(spec);
 
+    // A group stack of a split fleet reads its shared stack's contract, and creates no auth key (so
+    // no host) unless the two agree on tags and Redis (docs/scale.md).
+    const split = spec.split;
+    const sharedChecked =
+      split?.role === "group" && split.sharedStack !== undefined
+        ? new pulumi.StackReference(`${name}-shared`, { name: split.sharedStack }, { parent: this }).getOutput(SHARED_OUTPUT).apply((shared) => {
+            const problems = contractProblems(shared, spec);
+            if (problems.length > 0) throw new pulumi.RunError(`this group stack disagrees with its shared stack ${split.sharedStack}; nothing was changed.\n${problems.map((p) => `  ${p}`).join("\n")}`);
+            return true;
+          })
+        : undefined;
+
     this.tailnet = new Tailnet(
       `${name}-tailnet`,
       {
@@ -59,6 +75,7 @@ export class Fleet extends pulumi.ComponentResource {
         basePolicy: spec.tailnet.policy === "managed" ? args.basePolicy : undefined,
         hosts: plan.hosts.map((h) => ({ name: h.name, tags: [...tags], keyGeneration: spec.hosts[h.name].keyGeneration })),
         keyExpirySeconds: spec.tailnet.keyExpirySeconds,
+        keysAfter: sharedChecked,
       },
       { parent: this },
     );

@@ -147,6 +147,7 @@ interface RegisterResponse {
 type RegisterCallback = (err: Error | null, response: RegisterResponse | undefined) => void;
 interface PatchableMonitor {
   registerResource(req: RegisterRequest, callback: RegisterCallback): unknown;
+  readResource(req: { getParent(): string }, callback: RegisterCallback): unknown;
 }
 
 /** What registerResource knows and newResource does not; handed over synchronously (see below). */
@@ -244,6 +245,19 @@ export function installPulumiMocks(options: PulumiMockOptions = {}): PulumiMocks
     };
     pending = context;
     return original(req, (err, response) => {
+      if (context.record !== undefined && response !== undefined) context.record.urn = response.getUrn();
+      lastActivity++;
+      callback(err, response);
+    });
+  };
+
+  // Reads (a StackReference, `get` functions of resources) go through readResource: record their
+  // parent and URN the same way.
+  const originalRead = monitor.readResource.bind(monitor);
+  monitor.readResource = (req, callback) => {
+    const context: PendingRegistration = { parentUrn: req.getParent() || undefined, dependencies: [], replacementTrigger: undefined, secretOutputs: [], ignoreChanges: [], deleteBeforeReplace: false };
+    pending = context;
+    return originalRead(req, (err, response) => {
       if (context.record !== undefined && response !== undefined) context.record.urn = response.getUrn();
       lastActivity++;
       callback(err, response);

@@ -7,7 +7,10 @@ import * as pulumi from "@pulumi/pulumi";
 import { awaitProgram, installPulumiMocks, MOCK_SECRET_MARKERS, redactSecrets, type RecordedResource } from "./mock-engine";
 import { engineConfig } from "./engine-config";
 import type { LoadedStack } from "./stack";
-import { REPO_ROOT } from "./stack";
+import { loadStack, REPO_ROOT } from "./stack";
+import { planConfig } from "../../components/core/pipeline";
+import { sharedContract } from "../../components/core/split";
+const SHARED_OUTPUT = "fleetShared"; // components/Fleet.ts SHARED_OUTPUT (not imported: it loads the program's modules before the mocks)
 
 export interface SynthResource {
   readonly type: string;
@@ -38,18 +41,46 @@ function livePolicyAssumed(stack: LoadedStack): Record<string, unknown> {
   return { id: "offline", hujson: "", json: JSON.stringify({ tagOwners: Object.fromEntries(tags.map((t) => [t, []])) }) };
 }
 
+const STACK_REFERENCE = "pulumi:pulumi:StackReference";
+
+/**
+ * A group stack of a split fleet reads its shared stack's outputs. Offline, the shared stack is the
+ * stack file of the same name under stacks/ (the last part of `org/project/stack`); its contract is
+ * computed from that file, as the shared stack's program would export it.
+ */
+function sharedStackOutputs(args: pulumi.runtime.MockResourceArgs): Record<string, unknown> {
+  const name = String((args.inputs as { name?: unknown }).name ?? "").split("/").pop() ?? "";
+  let outputs: Record<string, unknown> = {};
+  try {
+    const shared = loadStack(name);
+    const spec = planConfig(shared.document, shared.diagnostics).spec;
+    if (spec?.split?.role === "shared") outputs = { [SHARED_OUTPUT]: sharedContract(spec) };
+  } catch {
+    // No such stack file: the reference has no outputs, and the group stack says so.
+  }
+  return { outputs, secretOutputNames: [] };
+}
+
 /** Synthesizes a stack once per process (the Pulumi runtime is global). */
 export async function synthesize(stack: LoadedStack, programDir = REPO_ROOT): Promise<SynthResult> {
   const { config, secretKeys } = engineConfig(stack);
   // The SDK captures a stack trace for every promise it makes (runtime/debuggable.js), and under
   // tsx each one is source-mapped: most of synth's time. Offline tools never show those traces.
   if (process.env.FLEET_DEBUG !== "1") Error.stackTraceLimit = 0;
-  const engine = installPulumiMocks({ project: "gpu-fleet", stack: stack.name, preview: true, config, secretKeys, calls: { [GET_ACL]: () => livePolicyAssumed(stack) } });
+  const engine = installPulumiMocks({ project: "gpu-fleet", stack: stack.name, preview: true, config, secretKeys, calls: { [GET_ACL]: () => livePolicyAssumed(stack) }, outputs: { [STACK_REFERENCE]: sharedStackOutputs } });
+  // A check inside an Output (a group stack's contract with its shared stack) fails a resource's
+  // registration, not the program's exports: the real runtime then ends the program with its
+  // message. Do the same: the first rejection nobody handled ends the synth.
+  let unhandled: (error: unknown) => void = () => undefined;
+  const failed = new Promise<never>((_, reject) => (unhandled = reject));
+  process.on("unhandledRejection", unhandled);
   try {
-    await awaitProgram((await import(resolve(programDir, "index.ts"))) as Record<string, unknown>);
+    await Promise.race([awaitProgram((await import(resolve(programDir, "index.ts"))) as Record<string, unknown>), failed]);
   } catch (error) {
-    if (error instanceof pulumi.RunError) return { ok: false, error: error.message };
+    if (error instanceof pulumi.RunError) return { ok: false, error: error.message.replace(/^(error serializing property "[^"]*": )+/, "") };
     throw error;
+  } finally {
+    process.off("unhandledRejection", unhandled);
   }
   await engine.settle();
   // Every value a secret can have offline: the stand-ins for secret config and the mock's own secrets.

@@ -41,8 +41,8 @@ describe("remote work", () => {
     const [first, second] = await Promise.all([synthInChild(REPO_ROOT, stack), synthInChild(REPO_ROOT, stack)]);
     assert.ok(first.ok && second.ok);
     const changes = diffResources(first.resources, second.resources);
-    assert.deepEqual(changes, []);
     const changed = new Set(changes.map((c) => c.name));
+    assert.deepEqual(changes, []);
     assert.deepEqual(totalRemoteWork(remoteWork(second.resources.filter((r) => changed.has(r.name)))), { sshSessions: 0, remoteCommands: 0, dockerOperations: 0, ifRebooted: { sshSessions: 0, remoteCommands: 0 } });
   });
 });
