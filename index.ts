@@ -7,6 +7,7 @@ import { loadAssets } from "./components/assets";
 import { agentProblems, loadProgramConfig, secretValue } from "./components/config";
 import { formatDiagnostic, planConfig } from "./components/core/pipeline";
 import { Fleet, fleetProblems, type FleetArgs } from "./components/Fleet";
+import { sharedContract } from "./components/core/split";
 
 const config = loadProgramConfig();
 const planned = planConfig(config.document, config.diagnostics);
@@ -50,3 +51,5 @@ export const policyTests = fleet.tailnet.testNames;
 export const joinKeys = fleet.joinKeys;
 /** In external policy mode, the fragment to merge into your own tailnet policy. */
 export const policyFragment = fleet.tailnet.fragment;
+/** In the shared stack of a split fleet, what its group stacks read (components/Fleet.ts SHARED_OUTPUT). */
+export const fleetShared = result.spec.split?.role === "shared" ? sharedContract(result.spec) : undefined;

@@ -14,6 +14,7 @@ import { synth } from "./synth";
 
 export const COMMANDS: readonly CliCommand[] = [
   plan,
+  external("plan-fleet", "plan a fleet split over several stacks and check it across them", () => import("../scripts/plan-fleet")),
   synth,
   diff,
   status,

@@ -20,7 +20,7 @@ export const diff: CliCommand = {
       .option("--json", "print {base, changes} as JSON on stdout")
       .action(async (positional: string | undefined, opts: { stack?: string; base: string; json?: boolean }) => {
         const { diff: run } = await import("../scripts/diff");
-        done(run({ stack: pickStack(opts.stack, positional), base: opts.base, json: opts.json === true }));
+        done(await run({ stack: pickStack(opts.stack, positional), base: opts.base, json: opts.json === true }));
       });
   },
 };

@@ -10,6 +10,10 @@ import { hcloudServerIdentity } from "./core/cloud-init";
 import type { FleetPlan } from "./core/planner";
 import { hostTags, planRoles, roleContext, roleFingerprint, ROLE_LIBRARY } from "./core/roles";
 import type { FleetSpec, SecretRef } from "./core/schema";
+import { contractProblems } from "./core/split";
+
+/** The stack output a shared stack exports and its group stacks read (core/split.ts SharedContract). */
+export const SHARED_OUTPUT = "fleetShared";
 
 export interface FleetArgs {
   readonly spec: FleetSpec;
@@ -98,7 +102,10 @@ export function fleetProblems(args: FleetArgs): string[] {
 
 export class Fleet extends pulumi.ComponentResource {
   public readonly tailnet: Tailnet;
+  /** The hosts registered so far; complete once `registered` has resolved. */
   public readonly hosts: ReadonlyMap<string, Host>;
+  /** Resolves when every host has been registered (rejects with the first host that failed). */
+  public readonly registered: Promise<void>;
   /** Auth keys of `join` hosts, for scripts/join-fleet.sh (secret). */
   public readonly joinKeys: pulumi.Output<Record<string, string>>;
   /** Per host: tailnet name and tailnet IPv4 (as the tailscale role reported it). */
@@ -111,6 +118,18 @@ export class Fleet extends pulumi.ComponentResource {
     super("gpu-fleet:index:Fleet", name, {}, opts);
     const { spec, plan } = args;
     const tags = hostTags(spec);
+
+    // A group stack of a split fleet reads its shared stack's contract, and creates no auth key (so
+    // no host) unless the two agree on tags and Redis (docs/scale.md).
+    const split = spec.split;
+    const sharedChecked =
+      split?.role === "group" && split.sharedStack !== undefined
+        ? new pulumi.StackReference(`${name}-shared`, { name: split.sharedStack }, { parent: this }).getOutput(SHARED_OUTPUT).apply((shared) => {
+            const problems = contractProblems(shared, spec);
+            if (problems.length > 0) throw new pulumi.RunError(`this group stack disagrees with its shared stack ${split.sharedStack}; nothing was changed.\n${problems.map((p) => `  ${p}`).join("\n")}`);
+            return true;
+          })
+        : undefined;
 
     // Hetzner Cloud hosts share one spread placement group (each server on different hardware, so
     // one hardware failure takes one box) and one SSH key (Hetzner refuses duplicate keys).
@@ -131,13 +150,15 @@ export class Fleet extends pulumi.ComponentResource {
       serverIdentity.set(h.name, placementGroup === undefined ? identity : { identity, placementGroup: placementGroup.id });
     }
 
-    this.tailnet = new Tailnet(`${name}-tailnet`, tailnetArgs(args, serverIdentity), { parent: this });
+    this.tailnet = new Tailnet(`${name}-tailnet`, { ...tailnetArgs(args, serverIdentity), keysAfter: sharedChecked }, { parent: this });
 
     const redisUrl = args.secret(spec.redisUrl);
     const fleetKey = spec.sshPrivateKey === undefined ? undefined : args.secret(spec.sshPrivateKey);
     const hosts = new Map<string, Host>();
+    this.hosts = hosts;
     // A join host gets its auth key (joinKeys) and nothing else: it runs its own roles and workers.
-    for (const hostPlan of plan.hosts.filter((h) => h.kind !== "join")) {
+    const hostPlans = plan.hosts.filter((h) => h.kind !== "join");
+    const registerHost = (hostPlan: (typeof hostPlans)[number]): void => {
       const hostSpec = spec.hosts[hostPlan.name];
       const ownKey = hostSpec.ssh?.privateKey;
       const host = new Host(
@@ -164,16 +185,36 @@ export class Fleet extends pulumi.ComponentResource {
         { parent: this },
       );
       hosts.set(hostPlan.name, host);
-    }
-    this.hosts = hosts;
+    };
 
-    const addresses = [...hosts.entries()].map(([hostName, host]) =>
-      (host.setup.roles.tailscale?.stdout ?? pulumi.output("")).apply((stdout) => [hostName, { tailnetName: host.tailnetName, tailnetAddress: tailnetAddress(stdout) }] as const),
+    // Hosts are registered one at a time, yielding to the event loop in between, so the SDK
+    // serializes and sends one host's registrations before the next host's are built: memory stays
+    // bounded by a few hosts in flight instead of the whole fleet (see docs/scale.md).
+    this.registered = registerInTurns(hostPlans, registerHost);
+
+    const addresses = this.registered.then(() =>
+      pulumi.all(
+        [...hosts.entries()].map(([hostName, host]) =>
+          (host.setup.roles.tailscale?.stdout ?? pulumi.output("")).apply((stdout) => [hostName, { tailnetName: host.tailnetName, tailnetAddress: tailnetAddress(stdout) }] as const),
+        ),
+      ),
     );
-    this.hostAddresses = pulumi.all(addresses).apply((entries) => Object.fromEntries(entries));
+    this.hostAddresses = pulumi.output(addresses).apply((entries) => Object.fromEntries(entries));
     const joinHosts = plan.hosts.filter((h) => h.kind === "join").map((h) => h.name);
     this.joinKeys = pulumi.secret(pulumi.all(Object.fromEntries(joinHosts.map((h) => [h, this.tailnet.authKeys[h]]))));
     this.registerOutputs({ hostAddresses: this.hostAddresses, policyTests: this.tailnet.testNames, joinKeys: this.joinKeys });
+  }
+}
+
+/**
+ * Calls `register` for each item, yielding to the event loop after each one. Construction is
+ * synchronous in the SDK, so without the yield every resource of every host would be built (and
+ * every registration queued) before the first one is sent.
+ */
+export async function registerInTurns<T>(items: readonly T[], register: (item: T) => void): Promise<void> {
+  for (const item of items) {
+    register(item);
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 }
 

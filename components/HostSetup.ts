@@ -2,7 +2,7 @@
 // parameters come from the pure role planner; this component only maps them to resources.
 
 import { createHash } from "node:crypto";
-import { join } from "node:path";
+import { dirname } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import type { HostPlan } from "./core/planner";
@@ -16,7 +16,7 @@ export interface HostSetupArgs {
   readonly steps: readonly RoleStep[];
   /** Contents of scripts/roles by file name, for fingerprints. */
   readonly scripts: Readonly<Record<string, string>>;
-  /** Local path of scripts/roles: each script a role needs is copied from there to the host. */
+  /** Local path of scripts/roles, relative to the project directory: the folder copied to each host. */
   readonly rolesDir: string;
   /** SSH user on the host; roles run through `sudo -n` unless it is root. */
   readonly sshUser: string;
@@ -63,43 +63,34 @@ export class HostSetup extends pulumi.ComponentResource {
       via === "address" && args.addressConnection !== undefined ? args.addressConnection : first && args.enrollConnection !== undefined ? args.enrollConnection : args.tailnetConnection;
     const serverTriggers = args.serverId === undefined ? [] : [args.serverId];
 
-    // Each script is copied file to file (unambiguous: an existing file is overwritten, parent
-    // directories are created), over the connection of the first role that needs it, and again
-    // only when its content changes. The shared library goes first, with the first role.
-    const copies = new Map<string, command.remote.CopyToRemote>();
-    const copyOf = (file: string, via: RoleStep["via"], after: pulumi.Input<pulumi.Resource>[], first: boolean): command.remote.CopyToRemote => {
-      const existing = copies.get(file);
-      if (existing !== undefined) return existing;
-      const content = args.scripts[file];
-      if (content === undefined) throw new Error(`scripts/roles/${file} is missing`);
-      const copy = new command.remote.CopyToRemote(
-        `${name}-copy-${file.replace(/\.sh$/, "")}`,
-        {
-          connection: connectionFor(via, first),
-          source: new pulumi.asset.FileAsset(join(args.rolesDir, file)),
-          remotePath: `${dir}/${file}`,
-          triggers: [sha256(content), ...serverTriggers],
-        },
-        { parent: this, dependsOn: after },
-      );
-      copies.set(file, copy);
-      return copy;
-    };
+    // One copy of the whole roles folder per host (one SFTP session), before the first role, over
+    // that role's connection (the enroll connection for a new hcloud server); copied again when any
+    // script changes (the bundle's hash) and onto a replaced server (its id). A folder source lands
+    // in `<remotePath>/<folder name>` on every copy in @pulumi/command 1.2.1
+    // (provider/pkg/provider/remote/copyController.go, sftpCopy), so remotePath is the parent of
+    // the roles folder. Each role checks its own script and lib.sh against the hashes this stack
+    // expects before it runs, so a copy that landed elsewhere fails instead of running stale code.
+    const bundle = new command.remote.CopyToRemote(
+      `${name}-roles`,
+      {
+        connection: connectionFor(args.steps[0]?.via ?? "tailnet", true),
+        source: new pulumi.asset.FileArchive(args.rolesDir),
+        remotePath: dirname(dir),
+        triggers: [roleBundleHash(args.scripts), ...serverTriggers],
+      },
+      { parent: this, dependsOn: args.dependsOn ?? [] },
+    );
 
     const roles: Partial<Record<RoleName, command.remote.Command>> = {};
     let previous: pulumi.Resource[] = [];
     for (const step of args.steps) {
-      // The first copies wait for what the first role waits for (an hcloud host's server).
       const first = step === args.steps[0];
-      const after = first ? (args.dependsOn ?? []) : previous;
-      const scriptCopies = [copyOf(ROLE_LIBRARY, step.via, after, first), copyOf(`${step.role}.sh`, step.via, after, first)];
-      if (step.mayReboot) scriptCopies.push(copyOf("await-boot.sh", "tailnet", after, first));
       const env = { FLEET_ROLE_FINGERPRINT: roleFingerprint(step, args.scripts), ...step.env };
       const role = new command.remote.Command(
         `${name}-${step.role}`,
         {
           connection: connectionFor(step.via, first),
-          create: `${sudo}env ${shellEnv(env)} bash ${shellQuote(`${dir}/${step.role}.sh`)}`,
+          create: `${checkScripts(dir, [`${step.role}.sh`, ROLE_LIBRARY, ...(step.mayReboot ? ["await-boot.sh"] : [])], args.scripts)} && ${sudo}env ${shellEnv(env)} bash ${shellQuote(`${dir}/${step.role}.sh`)}`,
           delete: undoCommand(step, sudo, dir) === undefined || args.serverId === undefined ? undoCommand(step, sudo, dir) : pulumi.output(args.serverId).apply((id) => undoCommand(step, sudo, dir, id) ?? ""),
           triggers: serverTriggers.length === 0 ? undefined : serverTriggers,
           // The auth key goes on stdin only: never in the command text, the environment or a log.
@@ -108,7 +99,7 @@ export class HostSetup extends pulumi.ComponentResource {
           addPreviousOutputInEnv: false,
         },
         // No deletedWith: the engine would skip the undo commands (pulumi/pulumi step.go, isDeletedWith).
-        { parent: this, dependsOn: [...(first ? (args.dependsOn ?? []) : []), ...scriptCopies, ...previous] },
+        { parent: this, dependsOn: [...(first ? (args.dependsOn ?? []) : []), bundle, ...previous] },
       );
       roles[step.role] = role;
       previous = [role];
@@ -183,4 +174,24 @@ export function undoCommand(step: RoleStep, sudo: string, dir: string, serverId?
 
 function sha256(text: string): string {
   return createHash("sha256").update(text).digest("hex");
+}
+
+/** sha256 over every script of scripts/roles (names and contents): the bundle is copied again when it changes. */
+export function roleBundleHash(scripts: Readonly<Record<string, string>>): string {
+  const hash = createHash("sha256");
+  for (const file of Object.keys(scripts).sort()) hash.update(`${file}\0${scripts[file]}\0`);
+  return hash.digest("hex");
+}
+
+/**
+ * `sha256sum --check` of the scripts a role runs, in the roles folder on the host: fails (naming
+ * the file) unless the copy there is the one this stack expects. Runs as the SSH user, who owns it.
+ */
+export function checkScripts(dir: string, files: readonly string[], scripts: Readonly<Record<string, string>>): string {
+  const lines = files.map((file) => {
+    const content = scripts[file];
+    if (content === undefined) throw new Error(`scripts/roles/${file} is missing`);
+    return `${sha256(content)}  ${file}`;
+  });
+  return `(cd ${shellQuote(dir)} && printf '%s\\n' ${lines.map(shellQuote).join(" ")} | sha256sum --check --quiet --strict)`;
 }

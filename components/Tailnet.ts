@@ -45,6 +45,8 @@ export interface TailnetArgs {
   hosts: TailnetHost[];
   /** Lifetime of each auth key in seconds (it is only needed at enrollment). Defaults to DEFAULT_KEY_EXPIRY_SECONDS. */
   keyExpirySeconds?: number;
+  /** Keys are created only once this resolves (a group stack's check of its shared stack); a failure stops them. */
+  keysAfter?: pulumi.Output<unknown>;
 }
 
 /**
@@ -166,7 +168,7 @@ export class Tailnet extends pulumi.ComponentResource {
 
     // External mode: the team's policy repository owns the policy; keys wait until the live policy
     // declares every tag they carry, and fail with what to do if it does not.
-    const tagsChecked =
+    const liveChecked =
       args.mode === "external"
         ? tailscale.getAclOutput({ parent: this }).apply((live) => {
             const problem = externalPolicyProblem(live.json, args.hosts.flatMap((h) => h.tags));
@@ -174,6 +176,8 @@ export class Tailnet extends pulumi.ComponentResource {
             return true;
           })
         : undefined;
+    const gates = [liveChecked, args.keysAfter].filter((g): g is pulumi.Output<unknown> => g !== undefined);
+    const tagsChecked = gates.length === 0 ? undefined : pulumi.all(gates);
 
     const expiry = prepared.keyExpirySeconds;
     this.keys = {};

@@ -389,6 +389,31 @@ const HostSchema = z
   .meta(doc("A host is one machine. Names are lowercase DNS labels; the name is the host's tailnet hostname."));
 
 /** The documented sections, in README order: each a config key (or a map of named entries) and its schema. */
+/**
+ * A fleet split over several stacks (docs/scale.md): one `shared` stack owns the tailnet policy and
+ * the fleet-wide settings; `group` stacks hold hosts and read the shared stack with a StackReference.
+ */
+const SplitSchema = z
+  .strictObject({
+    role: z
+      .enum(["shared", "group"])
+      .meta(doc("`shared`: this stack owns the tailnet policy and the fleet-wide settings, exports them as `fleetShared`, and may hold no hosts. `group`: this stack holds hosts and checks its shared stack's `fleetShared` before it creates any auth key (see docs/scale.md). Leave `split` out when one stack holds the whole fleet.")),
+    sharedStack: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+){0,2}$/, "must be a stack name such as my-org/gpu-fleet/fleet-shared")
+      .optional()
+      .meta(doc("Group stacks only, required there: the shared stack as a StackReference names it, `<org>/<project>/<stack>` (or `<stack>` on a local backend).", { allowed: "a stack name, e.g. `my-org/gpu-fleet/fleet-shared`" })),
+    minReplicas: z
+      .record(z.string(), z.int().min(0))
+      .default({})
+      .meta(doc("Shared stack only: the fewest workers each service must have across all stacks of the fleet; `plan-fleet` refuses a fleet below it.", { keyName: "<service>" })),
+  })
+  .superRefine((split, ctx) => {
+    if (split.role === "group" && split.sharedStack === undefined) ctx.addIssue({ code: "custom", path: ["sharedStack"], message: "a group stack names its shared stack, e.g. sharedStack: my-org/gpu-fleet/fleet-shared" });
+    if (split.role === "shared" && split.sharedStack !== undefined) ctx.addIssue({ code: "custom", path: ["sharedStack"], message: "only group stacks name a shared stack; remove it here" });
+    if (split.role === "group" && Object.keys(split.minReplicas).length > 0) ctx.addIssue({ code: "custom", path: ["minReplicas"], message: "fleet-wide minimums live in the shared stack; move them there" });
+  });
+
 export const CONFIG_SECTIONS: readonly { readonly key: string; readonly schema: z.ZodType }[] = [
   { key: "redis", schema: RedisSchema },
   { key: "tailnet", schema: TailnetSchema },
@@ -396,6 +421,7 @@ export const CONFIG_SECTIONS: readonly { readonly key: string; readonly schema: 
   { key: "defaults", schema: DefaultsSchema },
   { key: "services.<name>", schema: ServiceSchema },
   { key: "hosts.<name>", schema: HostSchema },
+  { key: "split", schema: SplitSchema },
 ];
 
 /** The secret top-level keys the fleet itself reads (services may reference more). */
@@ -404,6 +430,7 @@ export const SECRET_KEY_DOCS: readonly { readonly key: string; readonly descript
   { key: "sshPrivateKey", description: "The private key for SSH, all hosts (a host may name another key in `ssh.privateKey`). Without it, SSH uses the runner's ssh-agent." },
 ];
 
+export type SplitSpec = z.output<typeof SplitSchema>;
 export type RedisSpec = z.output<typeof RedisSchema>;
 export type TailnetSpec = z.output<typeof TailnetSchema>;
 export type DefaultsSpec = z.output<typeof DefaultsSchema>;
@@ -423,6 +450,8 @@ export interface FleetSpec {
   readonly defaults: DefaultsSpec;
   readonly services: Readonly<Record<string, ServiceSpec>>;
   readonly hosts: Readonly<Record<string, HostSpec>>;
+  /** Present when the fleet is split over several stacks. */
+  readonly split?: SplitSpec;
 }
 
 /** What the planner needs; a partially valid config still yields this, so every error is found. */
@@ -443,7 +472,7 @@ const SECTIONS = {
   defaults: DefaultsSchema,
 } as const;
 /** Top-level keys whose values are maps; the others hold strings (secrets). */
-export const MAP_KEYS = ["redis", "tailnet", "hcloud", "defaults", "services", "hosts"] as const;
+export const MAP_KEYS = ["redis", "tailnet", "hcloud", "defaults", "services", "hosts", "split"] as const;
 const KNOWN_KEYS = [...MAP_KEYS, "redisUrl", "sshPrivateKey"] as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -458,8 +487,16 @@ export function parseFleet(doc: ConfigDocument): ParseResult {
   const redisUrl = requireSecretKey(doc, "redisUrl", "the Redis URL with its password, e.g. redis://:PASSWORD@redis-vps:6379/0", out);
   const sshPrivateKey = values.sshPrivateKey === undefined ? undefined : requireSecretKey(doc, "sshPrivateKey", "the fleet's SSH private key (pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519)", out);
 
+  const split = values.split === undefined ? undefined : parseSection(SplitSchema, values.split, ["split"], out, "");
   const services = parseNamedEntries(ServiceSchema, values.services, "services", out, "service");
-  const hosts = parseNamedEntries(HostSchema, values.hosts, "hosts", out, "host");
+  // A shared stack may hold no hosts: it owns the policy and the fleet-wide settings.
+  const hosts = split?.role === "shared" && values.hosts === undefined ? {} : parseNamedEntries(HostSchema, values.hosts, "hosts", out, "host");
+  if (split?.role === "group" && tailnet !== undefined && tailnet.policy !== "external") {
+    out.error(["tailnet", "policy"], "is managed, but a group stack does not own the tailnet policy (its shared stack does). Set tailnet.policy: external.");
+  }
+  for (const service of Object.keys(split?.minReplicas ?? {})) {
+    if (!(service in (values.services as Record<string, unknown> | undefined ?? {}))) out.error(["split", "minReplicas", service], `names no service of this stack; services: ${Object.keys(services).join(", ")}.`);
+  }
   // Without sshPrivateKey, SSH authenticates with the runner's ssh-agent (SSH_AUTH_SOCK).
   const hcloudHosts = Object.keys(hosts).filter((name) => hosts[name].hcloud !== undefined);
   const hcloud = values.hcloud === undefined ? undefined : parseSection(HcloudFleetSchema, values.hcloud, ["hcloud"], out, "");
@@ -484,7 +521,7 @@ export function parseFleet(doc: ConfigDocument): ParseResult {
   const spec: FleetSpec | undefined =
     hasErrors || redis === undefined || tailnet === undefined || defaults === undefined || redisUrl === undefined
       ? undefined
-      : { redis, redisUrl, sshPrivateKey, tailnet, hcloud, defaults, services, hosts };
+      : { redis, redisUrl, sshPrivateKey, tailnet, hcloud, defaults, services, hosts, split };
   return { spec, plannable, diagnostics: out.all };
 }
 

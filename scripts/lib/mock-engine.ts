@@ -56,6 +56,9 @@ export interface RecordedResource {
   urn: string | undefined;
 }
 
+/** The type token of a StackReference (a read of another stack's outputs). */
+export const STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference";
+
 /** State (outputs) a mocked resource returns, given what was registered. Returning undefined keeps the default. */
 export type OutputsFor = (args: pulumi.runtime.MockResourceArgs) => Record<string, unknown> | undefined;
 
@@ -75,7 +78,7 @@ export interface PulumiMockOptions {
   /**
    * What a provider computes (ids, digests, addresses, command output) stays unknown, as in a real
    * preview of a new stack: custom resources get no id and only their inputs back. `outputs` and the
-   * built-in defaults are not used. For `gpu-fleet synth`, so no mock value passes for a real one.
+   * built-in defaults are not used, except a StackReference's (read, not computed). For `gpu-fleet synth`, so no mock value passes for a real one.
    */
   computedUnknown?: boolean;
   /** Answers for provider function calls (invokes) by token; unknown tokens answer with their inputs. */
@@ -177,6 +180,7 @@ interface RegisterResponse {
 type RegisterCallback = (err: Error | null, response: RegisterResponse | undefined) => void;
 interface PatchableMonitor {
   registerResource(req: RegisterRequest, callback: RegisterCallback): unknown;
+  readResource(req: { getParent(): string }, callback: RegisterCallback): unknown;
 }
 
 /** What registerResource knows and newResource does not; handed over synchronously (see below). */
@@ -258,7 +262,10 @@ export function installPulumiMocks(options: PulumiMockOptions = {}): PulumiMocks
       resources.push(record);
       if (context !== undefined) context.record = record;
 
-      const computed = options.computedUnknown === true ? {} : (outputs[args.type]?.({ ...args, id: id ?? args.id }) ?? {});
+      // A StackReference's outputs are known in a preview too: the engine reads the referenced stack's
+      // state then (pulumi/pulumi pkg/resource/deploy/builtins.go, readStackReference).
+      const known = options.computedUnknown !== true || args.type === STACK_REFERENCE_TYPE;
+      const computed = known ? (outputs[args.type]?.({ ...args, id: id ?? args.id }) ?? {}) : {};
       const state: Record<string, unknown> = { ...inputs, ...computed };
       for (const key of context?.secretOutputs ?? []) {
         if (key in state) state[key] = pulumi.secret(state[key]);
@@ -300,6 +307,19 @@ export function installPulumiMocks(options: PulumiMockOptions = {}): PulumiMocks
     });
   };
 
+  // Reads (a StackReference, `get` functions of resources) go through readResource: record their
+  // parent and URN the same way.
+  const originalRead = monitor.readResource.bind(monitor);
+  monitor.readResource = (req, callback) => {
+    const context: PendingRegistration = { parentUrn: req.getParent() || undefined, dependencies: [], replacementTrigger: undefined, secretOutputs: [], ignoreChanges: [], deleteBeforeReplace: false, replaceOnChanges: [], deletedWith: undefined, propertyDependencies: {} };
+    pending = context;
+    return originalRead(req, (err, response) => {
+      if (context.record !== undefined && response !== undefined) context.record.urn = response.getUrn();
+      lastActivity++;
+      callback(err, response);
+    });
+  };
+
   const api: PulumiMocks = {
     resources,
     calls,
@@ -332,6 +352,19 @@ export function installPulumiMocks(options: PulumiMockOptions = {}): PulumiMocks
   };
   installed = api;
   return api;
+}
+
+/**
+ * Waits for a program module the way the Pulumi runtime does: every exported value (the stack
+ * outputs) is awaited, and the program registers its hosts in turns until its outputs resolve.
+ * Rejects with the program's own error when a stack output fails.
+ */
+export async function awaitProgram(program: Record<string, unknown>): Promise<void> {
+  for (const value of Object.values(program)) {
+    // `isKnown` (internal to the SDK, present on every Output) settles once the value has, known or not.
+    if (pulumi.Output.isInstance(value)) await (value as unknown as { isKnown: Promise<boolean> }).isKnown;
+    else if (value instanceof Promise) await value;
+  }
 }
 
 /** An Output's value and whether it is secret. */

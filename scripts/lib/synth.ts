@@ -3,15 +3,18 @@
 // credentials, no Pulumi CLI, no network.
 
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { relative, resolve } from "node:path";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { credentialShape } from "../../components/core/checks";
-import { installPulumiMocks, isSecretValue, MOCK_SECRET_MARKERS, redactSecrets, type RecordedResource } from "./mock-engine";
+import { awaitProgram, installPulumiMocks, isSecretValue, MOCK_SECRET_MARKERS, redactSecrets, type RecordedResource } from "./mock-engine";
 import { engineConfig } from "./engine-config";
 import { COMPUTED } from "./computed";
 import type { LoadedStack } from "./stack";
-import { REPO_ROOT } from "./stack";
+import { loadStack, REPO_ROOT } from "./stack";
+import { planConfig } from "../../components/core/pipeline";
+import { sharedContract } from "../../components/core/split";
+const SHARED_OUTPUT = "fleetShared"; // components/Fleet.ts SHARED_OUTPUT (not imported: it loads the program's modules before the mocks)
 
 export interface SynthResource {
   readonly type: string;
@@ -71,6 +74,26 @@ function livePolicyAssumed(stack: LoadedStack): Record<string, unknown> {
   return { id: "offline", hujson: "", json: JSON.stringify({ tagOwners: Object.fromEntries(tags.map((t) => [t, []])) }) };
 }
 
+const STACK_REFERENCE = "pulumi:pulumi:StackReference";
+
+/**
+ * A group stack of a split fleet reads its shared stack's outputs. Offline, the shared stack is the
+ * stack file of the same name under stacks/ (the last part of `org/project/stack`); its contract is
+ * computed from that file, as the shared stack's program would export it.
+ */
+function sharedStackOutputs(args: pulumi.runtime.MockResourceArgs): Record<string, unknown> {
+  const name = String((args.inputs as { name?: unknown }).name ?? "").split("/").pop() ?? "";
+  let outputs: Record<string, unknown> = {};
+  try {
+    const shared = loadStack(name);
+    const spec = planConfig(shared.document, shared.diagnostics).spec;
+    if (spec?.split?.role === "shared") outputs = { [SHARED_OUTPUT]: sharedContract(spec) };
+  } catch {
+    // No such stack file: the reference has no outputs, and the group stack says so.
+  }
+  return { outputs, secretOutputNames: [] };
+}
+
 /** Synthesizes a stack once per process (the Pulumi runtime is global). */
 export async function synthesize(stack: LoadedStack, programDir = REPO_ROOT): Promise<SynthResult> {
   const { config, secretKeys } = engineConfig(stack);
@@ -79,12 +102,20 @@ export async function synthesize(stack: LoadedStack, programDir = REPO_ROOT): Pr
   // The SDK captures a stack trace for every promise it makes (runtime/debuggable.js), and under
   // tsx each one is source-mapped: most of synth's time. Offline tools never show those traces.
   if (process.env.FLEET_DEBUG !== "1") Error.stackTraceLimit = 0;
-  const engine = installPulumiMocks({ project: "gpu-fleet", stack: stack.name, preview: true, computedUnknown: true, config, secretKeys, calls: { [GET_ACL]: () => livePolicyAssumed(stack) } });
+  const engine = installPulumiMocks({ project: "gpu-fleet", stack: stack.name, preview: true, computedUnknown: true, config, secretKeys, calls: { [GET_ACL]: () => livePolicyAssumed(stack) }, outputs: { [STACK_REFERENCE]: sharedStackOutputs } });
+  // A check inside an Output (a group stack's contract with its shared stack) fails a resource's
+  // registration, not the program's exports: the real runtime then ends the program with its
+  // message. Do the same: the first rejection nobody handled ends the synth.
+  let unhandled: (error: unknown) => void = () => undefined;
+  const failed = new Promise<never>((_, reject) => (unhandled = reject));
+  process.on("unhandledRejection", unhandled);
   try {
-    await import(resolve(programDir, "index.ts"));
+    await Promise.race([awaitProgram((await import(resolve(programDir, "index.ts"))) as Record<string, unknown>), failed]);
   } catch (error) {
-    if (error instanceof pulumi.RunError) return { ok: false, error: error.message };
+    if (error instanceof pulumi.RunError) return { ok: false, error: error.message.replace(/^(error serializing property "[^"]*": )+/, "") };
     throw error;
+  } finally {
+    process.off("unhandledRejection", unhandled);
   }
   await engine.settle();
   // Every value a secret can have offline: the stand-ins for secret config and the mock's own secrets.
@@ -132,7 +163,8 @@ export async function synthesize(stack: LoadedStack, programDir = REPO_ROOT): Pr
 
 /**
  * Inputs as a reviewer should read them: a value the engine only learns during `up` is `<computed>`,
- * and a file the program ships is its path (relative to the program) and the sha256 of its content.
+ * a file the program ships is its path (relative to the program) and the sha256 of its content, and
+ * a folder it ships is its path, its file count and one sha256 over its files' paths and contents.
  * Secret markers stay, for redactSecrets: a secret computed value prints as [secret].
  */
 async function present(value: unknown, programDir: string): Promise<unknown> {
@@ -144,6 +176,11 @@ async function present(value: unknown, programDir: string): Promise<unknown> {
   }
   if (value instanceof pulumi.asset.StringAsset) {
     return { text: true, contentSha256: createHash("sha256").update(await value.text).digest("hex") };
+  }
+  if (value instanceof pulumi.asset.FileArchive) {
+    const path = resolve(programDir, await value.path);
+    if (!statSync(path).isDirectory()) throw new Error("synth cannot show a FileArchive of a file (.tar, .zip) yet; teach scripts/lib/synth.ts present() about it");
+    return { folder: relative(programDir, path), ...folderDigest(path) };
   }
   if (isAssetOrArchive(value)) throw new Error("synth cannot show this kind of asset yet; teach scripts/lib/synth.ts present() about it");
   if (Array.isArray(value)) return Promise.all(value.map((v) => present(v, programDir)));
@@ -160,6 +197,23 @@ function unknownsFromWire(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(unknownsFromWire);
   if (typeof value === "object" && value !== null && !isSecretValue(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unknownsFromWire(v)]));
   return value;
+}
+
+/** A folder the program ships: how many files it holds and one sha256 over their paths and contents. */
+function folderDigest(root: string): { files: number; contentSha256: string } {
+  const files: string[] = [];
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else files.push(relative(root, path));
+    }
+  };
+  walk(root);
+  files.sort();
+  const hash = createHash("sha256");
+  for (const file of files) hash.update(`${file}\0`).update(readFileSync(join(root, file))).update("\0");
+  return { files: files.length, contentSha256: hash.digest("hex") };
 }
 
 function isAssetOrArchive(value: unknown): boolean {

@@ -82,7 +82,7 @@ describe("npm run diff", () => {
     assert.deepEqual(changes.map((c) => [c.kind, c.name]), [["update", "fleet-gtx1080-box-setup-nvidia-driver"]]);
   });
 
-  it("shows a role script edit as a new copy and an update of that role, on the hosts that run it", () => {
+  it("shows a role script edit as a new roles copy on every host and an update of that role on the hosts that run it", () => {
     const script = join(repo, "scripts/roles/mps.sh");
     const original = readFileSync(script, "utf8");
     writeFileSync(script, `${original}\n# a reviewed change\n`);
@@ -90,7 +90,10 @@ describe("npm run diff", () => {
       const { changes } = diff((t) => t);
       assert.deepEqual(
         changes.map((c) => `${c.kind} ${c.name}`).sort(),
-        ["gex44-1", "gex44-2", "gtx1080-box"].flatMap((h) => [`replace fleet-${h}-setup-copy-mps`, `update fleet-${h}-setup-mps`]).sort(),
+        [
+          ...["gex44-1", "gex44-2", "gtx1080-box", "cpu-1"].map((h) => `replace fleet-${h}-setup-roles`),
+          ...["gex44-1", "gex44-2", "gtx1080-box"].map((h) => `update fleet-${h}-setup-mps`),
+        ].sort(),
       );
     } finally {
       writeFileSync(script, original);

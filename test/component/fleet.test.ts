@@ -2,10 +2,14 @@
 // containers exactly as planned, dependencies that make rollouts and roles safe.
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { installPulumiMocks, isSecretValue, MOCK_AUTH_KEY_PREFIX, type PulumiMocks, type RecordedResource } from "../support/pulumi-mocks";
+import { awaitProgram, installPulumiMocks, isSecretValue, MOCK_AUTH_KEY_PREFIX, type PulumiMocks, type RecordedResource } from "../support/pulumi-mocks";
 import { engineConfig, standInSecret } from "../../scripts/lib/engine-config";
 import { loadStack } from "../../scripts/lib/stack";
 import { ROLE_ORDER } from "../../components/core/roles";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { REPO_ROOT } from "../../scripts/lib/stack";
 
 const stack = loadStack("hetzner-gpu");
 const { config, secretKeys } = engineConfig(stack);
@@ -16,6 +20,7 @@ let program: typeof import("../../index");
 before(async () => {
   mocks = installPulumiMocks({ project: "gpu-fleet", stack: "hetzner-gpu", config, secretKeys });
   program = await import("../../index");
+  await awaitProgram(program);
   await mocks.settle();
 });
 
@@ -80,20 +85,25 @@ describe("host roles", () => {
     assert.equal(connection(role("gex44-1", "docker")).privateKey, standInSecret("gpu-fleet:sshPrivateKey"));
   });
 
-  it("copy each script file to the host over the connection of the role that needs it, before that role", () => {
-    const copy = (host: string, file: string): RecordedResource => mocks.named(`fleet-${host}-setup-copy-${file}`);
+  it("copy the roles folder once per host, before the first role and over its connection; each role checks its scripts", () => {
+    const bundle = (host: string): RecordedResource => mocks.named(`fleet-${host}-setup-roles`);
     const hostOf = (r: RecordedResource): unknown => (r.inputs.connection as { value: { host: string } }).value.host;
-    assert.equal(copy("gex44-1", "lib").inputs.remotePath, "/root/.gpu-fleet/roles/lib.sh");
-    assert.equal(hostOf(copy("gex44-1", "lib")), "203.0.113.10");
-    assert.equal(hostOf(copy("gex44-1", "tailscale")), "203.0.113.10");
-    assert.equal(hostOf(copy("gex44-1", "docker")), "gex44-1");
-    assert.equal(hostOf(copy("gex44-1", "await-boot")), "gex44-1");
-    assert.match(String((copy("gex44-1", "mps").inputs.triggers as string[])[0]), /^[0-9a-f]{64}$/);
-    for (const r of ["tailscale", "docker", "mps"]) {
+    // A folder source lands in <remotePath>/roles: remotePath is the parent of the roles folder.
+    assert.equal(bundle("gex44-1").inputs.remotePath, "/root/.gpu-fleet");
+    assert.equal(hostOf(bundle("gex44-1")), "203.0.113.10");
+    assert.equal(hostOf(bundle("cpu-1")), "cpu-1");
+    assert.match(String((bundle("gex44-1").inputs.triggers as string[])[0]), /^[0-9a-f]{64}$/);
+    // One copy per host that runs roles, and no other.
+    assert.deepEqual(mocks.ofType("command:remote:CopyToRemote").map((c) => c.name).sort(), ["fleet-cpu-1-setup-roles", "fleet-gex44-1-setup-roles", "fleet-gex44-2-setup-roles", "fleet-gtx1080-box-setup-roles"]);
+    for (const r of ["facts", "tailscale", "docker", "mps"]) {
       const deps = mocks.dependenciesOf(role("gex44-1", r)).map((d) => d.name);
-      assert.ok(deps.includes(`fleet-gex44-1-setup-copy-${r}`) && deps.includes("fleet-gex44-1-setup-copy-lib"), `${r} waits for its scripts`);
+      assert.ok(deps.includes("fleet-gex44-1-setup-roles"), `${r} waits for the roles copy`);
     }
-    assert.deepEqual(mocks.ofType("command:remote:CopyToRemote").filter((c) => c.name.startsWith("fleet-cpu-1-")).map((c) => c.name.replace("fleet-cpu-1-setup-copy-", "")).sort(), ["base", "docker", "facts", "lib", "tailscale", "verify"]);
+    // sha256sum of the role's script and lib.sh, written by hand here from the files' digests.
+    const digest = (file: string): string => createHash("sha256").update(readFileSync(join(REPO_ROOT, "scripts/roles", file))).digest("hex");
+    const mps = String(role("gex44-1", "mps").inputs.create);
+    assert.ok(mps.startsWith(`(cd '/root/.gpu-fleet/roles' && printf '%s\\n' '${digest("mps.sh")}  mps.sh' '${digest("lib.sh")}  lib.sh' | sha256sum --check --quiet --strict) && `), mps);
+    assert.match(String(role("gex44-1", "nvidia-driver").inputs.create), new RegExp(`'${digest("await-boot.sh")}  await-boot.sh'`));
   });
 
   it("fingerprint the role in the command text, so a change is an update and never runs the undo command", () => {
@@ -138,7 +148,7 @@ describe("host roles", () => {
   it("on hcloud hosts wait for the server, roles copy included", () => {
     const facts = role("cpu-1", "facts");
     assert.ok(mocks.dependenciesOf(facts).some((d) => d.type === "hcloud:index/server:Server"));
-    const copy = mocks.named("fleet-cpu-1-setup-copy-lib");
+    const copy = mocks.named("fleet-cpu-1-setup-roles");
     assert.ok(mocks.dependenciesOf(copy).some((d) => d.type === "hcloud:index/server:Server"));
     // The first role keeps dialing while cloud-init enrolls the new server; later ones fail fast.
     const dial = (r: RecordedResource): { dialErrorLimit: number; perDialTimeout: number } => (r.inputs.connection as { value: { dialErrorLimit: number; perDialTimeout: number } }).value;
@@ -271,5 +281,53 @@ describe("workers", () => {
       assert.match(String(gate.inputs.create), new RegExp(`FLEET_CONTAINER='${String(c.inputs.name)}'.* bash -s$`));
       assert.match(String(gate.inputs.stdin), /^#!\/usr\/bin\/env bash\n# The rollout's health gate/);
     }
+  });
+});
+
+describe("resources per host", () => {
+  // The host a resource belongs to: its nearest Host ancestor (`fleet-<host>`), or its TailnetKey's name.
+  const hostOf = (r: RecordedResource): string | undefined => {
+    if (r.type === "tailscale:index/tailnetKey:TailnetKey") return r.name.replace("fleet-tailnet-key-", "");
+    for (let p: RecordedResource | undefined = r; p !== undefined; p = mocks.parentOf(p)) if (p.type === "gpu-fleet:index:Host") return p.name.replace("fleet-", "");
+    return undefined;
+  };
+  const countByType = (host: string): Record<string, number> => {
+    const counts: Record<string, number> = {};
+    for (const r of mocks.resources.filter((x) => hostOf(x) === host)) counts[r.type] = (counts[r.type] ?? 0) + 1;
+    return counts;
+  };
+
+  it("a GPU host over SSH (gex44-1: managed driver, 2 images, 5 workers) has 22, counted by hand", () => {
+    // Before: one copy per script (10) made it 31.
+    assert.deepEqual(countByType("gex44-1"), {
+      "tailscale:index/tailnetKey:TailnetKey": 1,
+      "gpu-fleet:index:Host": 1,
+      "gpu-fleet:index:HostSetup": 1,
+      "command:remote:CopyToRemote": 1, // the roles folder
+      "command:remote:Command": 8, // facts, base, tailscale, docker, nvidia-driver, container-toolkit, mps, verify
+      "command:local:Command": 1, // the reboot wait after the driver
+      "gpu-fleet:index:Workers": 1,
+      "pulumi:providers:docker": 1,
+      "docker:index/remoteImage:RemoteImage": 2, // kokoro-gpu, yolo-gpu
+      "docker:index/container:Container": 5, // kokoro × 3, yolo × 2
+    });
+  });
+
+  it("a CPU host on Hetzner Cloud (cpu-1: 1 image, 3 workers) has 18, counted by hand", () => {
+    // Before: one copy per script (6) made it 23.
+    assert.deepEqual(countByType("cpu-1"), {
+      "tailscale:index/tailnetKey:TailnetKey": 1,
+      "gpu-fleet:index:Host": 1,
+      "gpu-fleet:index:HetznerServer": 1,
+      "hcloud:index/firewall:Firewall": 1,
+      "hcloud:index/server:Server": 1,
+      "gpu-fleet:index:HostSetup": 1,
+      "command:remote:CopyToRemote": 1,
+      "command:remote:Command": 5, // facts, base, tailscale, docker, verify
+      "gpu-fleet:index:Workers": 1,
+      "pulumi:providers:docker": 1,
+      "docker:index/remoteImage:RemoteImage": 1,
+      "docker:index/container:Container": 3,
+    });
   });
 });
