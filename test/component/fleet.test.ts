@@ -119,7 +119,8 @@ describe("host roles", () => {
   it("on an hcloud host, take the server id as an input of every role, copy and reboot wait, and never deletedWith it", () => {
     const server = serverOf("cpu-1");
     const onHost = mocks.resources.filter((r) => r.name.startsWith("fleet-cpu-1-setup-") && r.custom);
-    assert.ok(onHost.length >= 10);
+    // The roles copy and the five roles (facts, base, tailscale, docker, verify).
+    assert.deepEqual(onHost.map((r) => r.name).sort(), ["fleet-cpu-1-setup-base", "fleet-cpu-1-setup-docker", "fleet-cpu-1-setup-facts", "fleet-cpu-1-setup-roles", "fleet-cpu-1-setup-tailscale", "fleet-cpu-1-setup-verify"]);
     for (const r of onHost) {
       assert.ok((r.propertyDependencies.triggers ?? []).includes(server.urn ?? ""), `${r.name} triggers come from the server`);
     }
@@ -297,14 +298,14 @@ describe("resources per host", () => {
     return counts;
   };
 
-  it("a GPU host over SSH (gex44-1: managed driver, 2 images, 5 workers) has 22, counted by hand", () => {
-    // Before: one copy per script (10) made it 31.
+  it("a GPU host over SSH (gex44-1: managed driver, 2 images, 5 workers) has 27, counted by hand", () => {
+    // Before: one copy per script (10) made it 36.
     assert.deepEqual(countByType("gex44-1"), {
       "tailscale:index/tailnetKey:TailnetKey": 1,
       "gpu-fleet:index:Host": 1,
       "gpu-fleet:index:HostSetup": 1,
       "command:remote:CopyToRemote": 1, // the roles folder
-      "command:remote:Command": 8, // facts, base, tailscale, docker, nvidia-driver, container-toolkit, mps, verify
+      "command:remote:Command": 13, // facts, base, tailscale, docker, nvidia-driver, container-toolkit, mps, verify; 5 health gates
       "command:local:Command": 1, // the reboot wait after the driver
       "gpu-fleet:index:Workers": 1,
       "pulumi:providers:docker": 1,
@@ -313,17 +314,18 @@ describe("resources per host", () => {
     });
   });
 
-  it("a CPU host on Hetzner Cloud (cpu-1: 1 image, 3 workers) has 18, counted by hand", () => {
-    // Before: one copy per script (6) made it 23.
+  it("a CPU host on Hetzner Cloud (cpu-1: 1 image, 3 workers) has 22, counted by hand", () => {
+    // Before: one copy per script (6) made it 27.
     assert.deepEqual(countByType("cpu-1"), {
       "tailscale:index/tailnetKey:TailnetKey": 1,
       "gpu-fleet:index:Host": 1,
       "gpu-fleet:index:HetznerServer": 1,
       "hcloud:index/firewall:Firewall": 1,
       "hcloud:index/server:Server": 1,
+      "tls:index/privateKey:PrivateKey": 1, // the server's program-made SSH host key
       "gpu-fleet:index:HostSetup": 1,
       "command:remote:CopyToRemote": 1,
-      "command:remote:Command": 5, // facts, base, tailscale, docker, verify
+      "command:remote:Command": 8, // facts, base, tailscale, docker, verify; 3 health gates
       "gpu-fleet:index:Workers": 1,
       "pulumi:providers:docker": 1,
       "docker:index/remoteImage:RemoteImage": 1,
