@@ -1,7 +1,8 @@
 // What a `pulumi up` does on each host over SSH, counted from a synth: how many SSH sessions the
 // runner opens and how many commands run on the host. Pure. See docs/scale.md for the rules.
 //
-// - remote.Command: the provider dials one SSH connection per operation and runs one command
+// - remote.Command (roles and each container's health gate): the provider dials one SSH connection
+//   per operation and runs one command
 //   (@pulumi/command 1.2.1, provider/pkg/provider/remote/commandOutputs.go: Dial, then NewSession).
 // - remote.CopyToRemote: one SSH connection, an SFTP session, no command.
 // - The reboot wait (local.Command running scripts/await-reboot.sh) is a no-op unless the driver

@@ -40,14 +40,16 @@ describe("remote work", () => {
     assert.deepEqual(work.get("a"), { sshSessions: 5, remoteCommands: 3, dockerOperations: 3, ifRebooted: { sshSessions: 2, remoteCommands: 1 } });
   });
 
-  it("of a first up of the production example: 8 commands on a GPU host, 5 on a CPU host", async () => {
+  it("of a first up of the production example: 13 commands on a GPU host, 8 on a CPU host", async () => {
     const result = await synthInChild(REPO_ROOT, resolveStackPath("hetzner-gpu"));
     assert.ok(result.ok);
     const work = remoteWork(result.resources);
-    // gex44-1: roles copy + 8 roles = 9 sessions, + 1 Docker connection; 2 images + 5 containers.
-    assert.deepEqual(work.get("gex44-1"), { sshSessions: 10, remoteCommands: 8, dockerOperations: 7, ifRebooted: { sshSessions: 2, remoteCommands: 1 } });
-    // cpu-1 (hcloud, enrolled at boot): roles copy + 5 roles, + 1 Docker connection; 1 image + 3 containers.
-    assert.deepEqual(work.get("cpu-1"), { sshSessions: 7, remoteCommands: 5, dockerOperations: 4, ifRebooted: { sshSessions: 0, remoteCommands: 0 } });
+    // gex44-1: roles copy + 8 roles + 5 health gates (one per container) = 14 sessions, + 1 Docker
+    // connection; 13 commands; 2 images + 5 containers.
+    assert.deepEqual(work.get("gex44-1"), { sshSessions: 15, remoteCommands: 13, dockerOperations: 7, ifRebooted: { sshSessions: 2, remoteCommands: 1 } });
+    // cpu-1 (hcloud, enrolled at boot): roles copy + 5 roles + 3 health gates, + 1 Docker connection;
+    // 8 commands; 1 image + 3 containers.
+    assert.deepEqual(work.get("cpu-1"), { sshSessions: 10, remoteCommands: 8, dockerOperations: 4, ifRebooted: { sshSessions: 0, remoteCommands: 0 } });
   });
 
   it("of a no-op up is nothing: two independent runs of the program register identical inputs", async () => {

@@ -47,7 +47,7 @@ describe("npm run plan-fleet", () => {
   it("exits 1 with each problem when a stack repeats another's address", () => {
     const dir = mkdtempSync(join(tmpdir(), "gpu-fleet-split-"));
     const file = join(dir, "Pulumi.fleet-cpu.yaml");
-    writeFileSync(file, readFileSync(resolveStackPath("fleet-cpu"), "utf8").replace("  gpu-fleet:hosts:\n", "  gpu-fleet:hosts:\n    spare:\n      ssh: { address: 203.0.113.10 }\n      cpu: { cores: 4 }\n      ramMiB: 8192\n      workers: {}\n"));
+    writeFileSync(file, readFileSync(resolveStackPath("fleet-cpu"), "utf8").replace("  gpu-fleet:hosts:\n", "  gpu-fleet:hosts:\n    spare:\n      ssh: { address: 203.0.113.10, hostKey: trust-on-first-use }\n      cpu: { cores: 4 }\n      ramMiB: 8192\n      workers: {}\n"));
     const result = planFleet("fleet-shared", "fleet-gpu", file, "--json");
     assert.equal(result.status, 1, result.stderr);
     const json = JSON.parse(result.stdout) as { errors: { stack: string | null; message: string }[] };
