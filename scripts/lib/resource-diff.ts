@@ -146,7 +146,10 @@ function withComputedChanges(direct: readonly ResourceChange[], after: readonly 
       if (was?.kind === "create" || was?.kind === "replace") continue;
       // A container waits for the one before it in its rollout lane (dependsOn) but takes no value
       // from it; a value it does take (a health gate's trigger is its container's id) is an input dependency.
-      const sources = new Set([...r.dependsOn.filter((d) => typeOf.get(d) !== CONTAINER), ...Object.values(r.inputDependencies).flat()]);
+      // Roles wait for their host's roles copy, whose outputs are only its own inputs
+      // (@pulumi/command 1.2.1 remote/copyToRemote.d.ts: connection, remotePath, source, triggers):
+      // a new copy gives them no new value.
+      const sources = new Set([...r.dependsOn.filter((d) => !WAITED_FOR_ONLY.has(typeOf.get(d) ?? "")), ...Object.values(r.inputDependencies).flat()]);
       const from = [...sources].filter((d) => renewed.has(d)).sort();
       if (from.length === 0) continue;
       const ignored = new Set(r.ignoreChanges);
@@ -166,6 +169,8 @@ function withComputedChanges(direct: readonly ResourceChange[], after: readonly 
 }
 
 const CONTAINER = "docker:index/container:Container";
+/** Types whose dependsOn dependents take no value from them (see withComputedChanges). */
+const WAITED_FOR_ONLY = new Set([CONTAINER, "command:remote:CopyToRemote"]);
 
 function holdsComputed(value: unknown): boolean {
   if (value === COMPUTED) return true;

@@ -76,11 +76,15 @@ describe("npm run diff, one kind of change at a time on the example stack", () =
       "create docker:index/remoteImage:RemoteImage fleet-gtx1080-box-workers-image-yolo-gpu-2-1-0",
       "delete docker:index/remoteImage:RemoteImage fleet-gex44-1-workers-image-yolo-gpu-2-0-1",
       "delete docker:index/remoteImage:RemoteImage fleet-gtx1080-box-workers-image-yolo-gpu-2-0-1",
+      // Each new container's health gate runs again: its trigger is the container's id.
+      "replace command:remote:Command fleet-gex44-1-workers-yolo-1-healthy",
+      "replace command:remote:Command fleet-gex44-1-workers-yolo-2-healthy",
+      "replace command:remote:Command fleet-gtx1080-box-workers-yolo-1-healthy",
       "replace docker:index/container:Container fleet-gex44-1-workers-yolo-1",
       "replace docker:index/container:Container fleet-gex44-1-workers-yolo-2",
       "replace docker:index/container:Container fleet-gtx1080-box-workers-yolo-1",
     ]);
-    for (const c of changes.filter((c) => c.kind === "replace")) assert.deepEqual(c.inputs.map((i) => i.key), ["image"], c.name);
+    for (const c of changes.filter((c) => c.kind === "replace" && c.type === "docker:index/container:Container")) assert.deepEqual(c.inputs.map((i) => i.key), ["image"], c.name);
   });
 
   it("one host removed: every resource of that host is deleted, nothing of any other host changes", () => {
@@ -90,7 +94,7 @@ describe("npm run diff, one kind of change at a time on the example stack", () =
     const changes = diff((t) => t.slice(0, start) + t.slice(end));
     assert.ok(changes.every((c) => c.kind === "delete"), JSON.stringify(changes.filter((c) => c.kind !== "delete")));
     // An SSH host with a GPU and a managed driver: its tailnet key, the Host and its HostSetup with one
-    // script copy and one command per role (plus lib.sh and await-boot.sh copies and the reboot wait),
+    // roles copy and one command per role (and the reboot wait),
     // and Workers with its Docker provider, one pull per image and one container (and its health gate) per replica.
     const roles = ["facts", "base", "tailscale", "docker", "nvidia-driver", "container-toolkit", "mps", "verify"];
     const p = "fleet-gtx1080-box";
@@ -98,7 +102,7 @@ describe("npm run diff, one kind of change at a time on the example stack", () =
       `delete gpu-fleet:index:Host ${p}`,
       `delete gpu-fleet:index:HostSetup ${p}-setup`,
       ...roles.map((r) => `delete command:remote:Command ${p}-setup-${r}`),
-      ...[...roles, "lib", "await-boot"].map((r) => `delete command:remote:CopyToRemote ${p}-setup-copy-${r}`),
+      `delete command:remote:CopyToRemote ${p}-setup-roles`,
       `delete command:local:Command ${p}-setup-nvidia-driver-reboot`,
       `delete gpu-fleet:index:Workers ${p}-workers`,
       `delete pulumi:providers:docker ${p}-workers-docker`,

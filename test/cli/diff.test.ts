@@ -119,7 +119,7 @@ describe("npm run diff", () => {
     assert.equal(kind("fleet-cpu-1-server-server"), "replace");
     assert.equal(kind("fleet-cpu-1-server-host-key"), "replace");
     assert.equal(kind("fleet-tailnet-key-cpu-1"), "replace");
-    for (const r of ["facts", "base", "tailscale", "docker", "verify", "copy-lib", "copy-tailscale"]) assert.equal(kind(`fleet-cpu-1-setup-${r}`), "replace", r);
+    for (const r of ["facts", "base", "tailscale", "docker", "verify", "roles"]) assert.equal(kind(`fleet-cpu-1-setup-${r}`), "replace", r);
     const cpuContainers = changes.filter((c) => c.type === "docker:index/container:Container");
     assert.ok(cpuContainers.length >= 1 && cpuContainers.every((c) => c.kind === "replace" && c.host === "cpu-1"));
     assert.ok(changes.some((c) => c.type === "docker:index/remoteImage:RemoteImage" && c.kind === "replace"));

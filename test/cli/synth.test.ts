@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -121,9 +121,13 @@ describe("npm run synth", () => {
     // A reboot waits for a boot id other than the one the facts role reads on the host.
     const reboot = byName("fleet-gex44-1-setup-nvidia-driver-reboot")?.environment as Record<string, string>;
     assert.equal(reboot.FLEET_PREVIOUS_BOOT_ID, "<computed>");
-    // A copied role: its file under the project and the sha256 of what is on disk now.
-    const base = readFileSync(join(REPO_ROOT, "scripts/roles/base.sh"));
-    assert.deepEqual(byName("fleet-cpu-1-setup-copy-base")?.source, { file: "scripts/roles/base.sh", contentSha256: createHash("sha256").update(base).digest("hex") });
+    // The copied roles folder: its path under the project, its file count and one sha256 over each
+    // file's path and content (path NUL content NUL, in path order), of what is on disk now.
+    const rolesDir = join(REPO_ROOT, "scripts/roles");
+    const files = readdirSync(rolesDir).sort();
+    const folder = createHash("sha256");
+    for (const f of files) folder.update(`${f}\0`).update(readFileSync(join(rolesDir, f))).update("\0");
+    assert.deepEqual(byName("fleet-cpu-1-setup-roles")?.source, { folder: "scripts/roles", files: files.length, contentSha256: folder.digest("hex") });
   });
 
   it("synthesizes an external-policy stack: keys, no policy file, the live policy read", () => {

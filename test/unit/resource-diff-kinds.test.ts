@@ -68,6 +68,25 @@ describe("diffResources", () => {
     assert.deepEqual(diffResources([was], [{ ...was, ignoreChanges: ["zeta", "userData", "alpha"] } as SynthResource]), []);
   });
 
+  it("a <computed> input changes with a renewed resource it depends on, but not with a roles copy it only waits for", () => {
+    const COPY = "command:remote:CopyToRemote";
+    const withDeps = (r: SynthResource, dependsOn: string[], inputDependencies: Record<string, string[]> = {}): SynthResource => ({ ...r, dependsOn, inputDependencies });
+    const copy = (hash: string): SynthResource => resource(COPY, "roles", { triggers: [hash] });
+    // A role waits for the copy (dependsOn) and takes its connection from the server (an input dependency).
+    const role = withDeps(resource(COMMAND, "role", { create: "x", connection: "<computed>" }), ["roles"], { connection: ["server"] });
+    const server = (image: string): SynthResource => resource("hcloud:index/server:Server", "server", { image });
+    // A new copy replaces only itself.
+    assert.deepEqual(
+      diffResources([copy("a"), role, server("debian-12")], [copy("b"), role, server("debian-12")]).map((c) => `${c.kind} ${c.name}`),
+      ["replace roles"],
+    );
+    // A new server makes the role's connection change (an update: connection does not replace a command).
+    assert.deepEqual(
+      diffResources([copy("a"), role, server("debian-12")], [copy("a"), role, server("debian-13")]).map((c) => `${c.kind} ${c.name} ${c.inputs.map((i) => i.key).join(",")}`).sort(),
+      ["replace server image", "update role connection"],
+    );
+  });
+
   it("compares values structurally, not by identity", () => {
     assert.deepEqual(diffResources([resource(COMMAND, "c", { env: { A: "1" } })], [resource(COMMAND, "c", { env: { A: "1" } })]), []);
   });
