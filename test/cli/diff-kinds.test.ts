@@ -76,11 +76,15 @@ describe("npm run diff, one kind of change at a time on the example stack", () =
       "create docker:index/remoteImage:RemoteImage fleet-gtx1080-box-workers-image-yolo-gpu-2-1-0",
       "delete docker:index/remoteImage:RemoteImage fleet-gex44-1-workers-image-yolo-gpu-2-0-1",
       "delete docker:index/remoteImage:RemoteImage fleet-gtx1080-box-workers-image-yolo-gpu-2-0-1",
+      // Each new container's health gate runs again: its trigger is the container's id.
+      "replace command:remote:Command fleet-gex44-1-workers-yolo-1-healthy",
+      "replace command:remote:Command fleet-gex44-1-workers-yolo-2-healthy",
+      "replace command:remote:Command fleet-gtx1080-box-workers-yolo-1-healthy",
       "replace docker:index/container:Container fleet-gex44-1-workers-yolo-1",
       "replace docker:index/container:Container fleet-gex44-1-workers-yolo-2",
       "replace docker:index/container:Container fleet-gtx1080-box-workers-yolo-1",
     ]);
-    for (const c of changes.filter((c) => c.kind === "replace")) assert.deepEqual(c.inputs.map((i) => i.key), ["image"], c.name);
+    for (const c of changes.filter((c) => c.kind === "replace")) assert.deepEqual(c.inputs.map((i) => i.key), [c.type === "command:remote:Command" ? "triggers" : "image"], c.name);
   });
 
   it("one host removed: every resource of that host is deleted, nothing of any other host changes", () => {
