@@ -64,15 +64,15 @@ function assertWorker(host: string, worker: string, gpu: number, mpsLimitMiB: nu
   const labels = Object.fromEntries((c.inputs.labels as { label: string; value: string }[]).map((l) => [l.label, l.value]));
   assert.equal(labels["gpu-fleet.gpu"], String(gpu), `${host} ${worker} label`);
   const env = envs(c);
+  // No service here sets `user`: MPS client or not, every worker runs as the fleet's uid 10001.
+  assert.equal(c.inputs.user, "10001:10001", `${host} ${worker} user`);
   if (mpsLimitMiB === null) {
     assert.equal(c.inputs.ipcMode, undefined, `${host} ${worker} ipc`);
     assert.equal(c.inputs.mounts, undefined, `${host} ${worker} mounts`);
-    assert.equal(c.inputs.user, undefined, `${host} ${worker} user`);
     assert.ok(!env.some((e) => e.startsWith("CUDA_MPS_")), `${host} ${worker} has no MPS env`);
   } else {
     assert.equal(c.inputs.ipcMode, "host", `${host} ${worker} ipc`);
     assert.deepEqual(c.inputs.mounts, [{ type: "bind", source: PIPE, target: PIPE }], `${host} ${worker} mounts`);
-    assert.equal(c.inputs.user, "0", `${host} ${worker} user`);
     assert.ok(env.includes(`CUDA_MPS_PIPE_DIRECTORY=${PIPE}`), `${host} ${worker} pipe env`);
     // The container sees only its GPU, so the limit is for its device 0.
     assert.ok(env.includes(`CUDA_MPS_PINNED_DEVICE_MEM_LIMIT=0=${mpsLimitMiB}M`), `${host} ${worker} limit`);
