@@ -135,7 +135,10 @@ describe("MPS", () => {
   it("requires one uid per MPS GPU, and accepts the same explicit uid on all clients", () => {
     const error = onlyError(plan({ a: box({ gpus: [{ model: "t4" }], workers: { kokoro: { replicas: 1 }, yolo: { replicas: 2 } } }) }, { yolo: cudaService(300, { user: 1000 }) }));
     assert.equal(error.path, "services.yolo.user");
-    assert.equal(error.message, "GPU 0 of a shares MPS between kokoro as uid 0 and yolo as uid 1000; MPS serves one uid at a time, so all its clients must share one uid. Set the same services.<name>.user on them (unset means 0), or set mps: off on a.");
+    assert.equal(error.message, "a shares MPS between kokoro as uid 10001 and yolo as uid 1000; one MPS daemon per host serves one uid, so all its MPS clients must share one uid. Set the same services.<name>.user on them (unset means 10001), or set mps: off on a.");
+    // One daemon per host: two MPS GPUs of one host, each with clients of one uid, still clash.
+    const split = onlyError(plan({ a: box({ gpus: [{ model: "t4" }, { model: "t4" }], mps: "on", workers: { kokoro: { replicas: 1 }, yolo: { replicas: 1 } } }) }, { yolo: cudaService(300, { user: 1000 }) }));
+    assert.equal(split.message, "a shares MPS between kokoro as uid 10001 and yolo as uid 1000; one MPS daemon per host serves one uid, so all its MPS clients must share one uid. Set the same services.<name>.user on them (unset means 10001), or set mps: off on a.");
     const same = accepted(plan({ a: box({ gpus: [{ model: "t4" }], workers: { s: { replicas: 1 }, t: { replicas: 1 } } }) }, { s: cudaService(300, { user: 1000 }), t: cudaService(300, { user: 1000 }) }));
     assert.deepEqual(same.workers.map((w) => w.user), [1000, 1000]);
     // Different uids on GPUs without MPS are fine.
@@ -144,7 +147,7 @@ describe("MPS", () => {
 
   it("on turns MPS on for one worker; the default limit per GPU is its largest client's VRAM, in any order", () => {
     const one = accepted(plan({ a: box({ gpus: [{ model: "t4" }], mps: "on", workers: { kokoro: { replicas: 1 } } }) }));
-    assert.deepEqual([one.gpus[0].mps, one.mps.enabled, one.workers[0].mps, one.workers[0].user], [true, true, true, 0]);
+    assert.deepEqual([one.gpus[0].mps, one.mps.enabled, one.workers[0].mps, one.workers[0].user], [true, true, true, 10001]);
     assert.deepEqual([one.mps.pipeDirectory, one.mps.logDirectory], ["/run/gpu-fleet/mps", "/var/log/gpu-fleet/mps"]);
     const small = accepted(plan({ a: box({ gpus: [{ model: "t4" }], workers: { yolo: { replicas: 1 }, kokoro: { replicas: 1 } } }) }));
     assert.deepEqual(small.mps.defaultPinnedMemLimitMiB, { 0: 600 });
@@ -196,7 +199,7 @@ describe("workers", () => {
 
   it("a CUDA worker records its VRAM; without command or health check those are null", () => {
     const w = accepted(plan({ a: box({ gpus: [{ model: "t4" }], workers: { kokoro: { replicas: 1 } } }) })).workers[0];
-    assert.deepEqual([w.device, w.gpu, w.vramMiB, w.command, w.healthcheck, w.user, w.mps], ["cuda", 0, 600, null, null, null, false]);
+    assert.deepEqual([w.device, w.gpu, w.vramMiB, w.command, w.healthcheck, w.user, w.mps], ["cuda", 0, 600, null, null, 10001, false]);
     assert.equal(w.env.WORKER_DEVICE, "cuda");
   });
 

@@ -7,9 +7,11 @@ import { diffResources, renderDiff, type ResourceChange } from "../../scripts/li
 import type { SynthResource } from "../../scripts/lib/synth";
 
 function resource(type: string, name: string, inputs: Record<string, unknown>, extra: { host?: string | null; ignoreChanges?: string[] } = {}): SynthResource {
-  // Built loosely so that newer SynthResource fields (replaceOnChanges, replacementTrigger) are present and empty.
-  const r = { type, name, parent: null, host: extra.host ?? null, inputs, ignoreChanges: extra.ignoreChanges ?? [], dependsOn: [], deleteBeforeReplace: false, replaceOnChanges: [], replacementTrigger: undefined };
-  return r as unknown as SynthResource;
+  // Every field written out: a new SynthResource field fails type-checking here, not at run time.
+  return {
+    type, name, parent: null, host: extra.host ?? null, inputs, ignoreChanges: extra.ignoreChanges ?? [], deleteBeforeReplace: false,
+    replaceOnChanges: [], replacementTrigger: null, deletedWith: null, dependsOn: [], inputDependencies: {}, id: null,
+  };
 }
 
 const COMMAND = "command:remote:Command";
