@@ -262,7 +262,7 @@ describe("join-fleet.sh on a fresh Debian 12 host", { skip: enabled ? false : HO
     assert.deepEqual(inspect.HostConfig.CapDrop, ["ALL"]);
     assert.ok((inspect.HostConfig.SecurityOpt as string[]).includes("no-new-privileges:true"), String(inspect.HostConfig.SecurityOpt));
     assert.equal(inspect.HostConfig.ReadonlyRootfs, true);
-    assert.deepEqual(inspect.HostConfig.Tmpfs, { "/tmp": "rw,nosuid,nodev" });
+    assert.deepEqual(inspect.HostConfig.Tmpfs, { "/tmp": "rw,nosuid,nodev,mode=1777,uid=10001,gid=10001" });
     assert.deepEqual(inspect.HostConfig.LogConfig, { Type: "json-file", Config: { "max-file": "5", "max-size": "50m" } });
     assert.equal(inspect.Config.StopSignal, "SIGTERM");
     assert.equal(inspect.Config.StopTimeout, 5);
