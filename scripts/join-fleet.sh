@@ -383,13 +383,13 @@ build_run_args() {
   w="$(jq -c --argjson i "$i" '.workers[$i]' <<<"$plan_json")"
   # A manual worker is created stopped and stays stopped across reboots until an operator starts it
   # (npm run service -- start); docs/timeshare.md.
+  local verb=(run -d) restart=unless-stopped
   if [[ "$(jq -r '.residency // "resident"' <<<"$w")" == manual ]]; then
-    run_args=(create --restart no)
-  else
-    run_args=(run -d --restart unless-stopped)
+    verb=(create)
+    restart=no
   fi
-  run_args+=(--name "$(jq -r .containerName <<<"$w")" --hostname "$(jq -r .name <<<"$w")"
-    --init --env-file "$file"
+  run_args=("${verb[@]}" --name "$(jq -r .containerName <<<"$w")" --hostname "$(jq -r .name <<<"$w")"
+    --restart "$restart" --init --env-file "$file"
     --stop-signal "$(jq -r .stopSignal <<<"$w")" --stop-timeout "$(jq -r .drainSeconds <<<"$w")"
     --log-driver json-file --log-opt "max-size=${LOG_MAX_SIZE}" --log-opt "max-file=${LOG_MAX_FILE}")
   gpu="$(jq -r '.gpu // empty' <<<"$w")"
