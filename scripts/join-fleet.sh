@@ -143,6 +143,7 @@ if [[ -n "$store_key" ]]; then
     chown 0:0 "$secrets_dir"
     chmod 0700 "$secrets_dir"
   fi
+  # shellcheck disable=SC2310 # secrets_dir_safe only tests; nothing in it relies on errexit
   secrets_dir_safe || die 2 "${secrets_dir} is not a root-owned directory of mode 0700" "chown root:root ${secrets_dir} && chmod 0700 ${secrets_dir}"
   value="$(cat)"
   value="${value%$'\r'}"
@@ -231,6 +232,7 @@ step="reading the secrets"
 worker_count="$(jq '.workers | length' <<<"$plan_json")"
 redis_key="$(jq -r '.secrets[0] // "redisUrl"' <<<"$plan_json")"
 # Files in the secrets directory stand in for the flags not given.
+# shellcheck disable=SC2310 # secrets_dir_safe only tests; nothing in it relies on errexit
 if secrets_dir_safe; then
   [[ -n "$redis_url_file" || ! -e "${secrets_dir}/${redis_key}" ]] || redis_url_file="${secrets_dir}/${redis_key}"
   [[ -n "$auth_key_file" || ! -e "${secrets_dir}/authKey" ]] || auth_key_file="${secrets_dir}/authKey"
