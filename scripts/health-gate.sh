@@ -29,7 +29,7 @@ while :; do
   if current="$(docker inspect --format "$format" "$container" 2>&1)"; then
     last="$current"
     read -r running restarting health <<<"$current"
-    if [ "$running" = true ] && [ "$restarting" = false ]; then
+    if [[ "$running" == true && "$restarting" == false ]]; then
       case "$health" in
         healthy)
           echo "health-gate: $container is running and healthy"
@@ -45,7 +45,7 @@ while :; do
   else
     last="$current"
   fi
-  if [ "$SECONDS" -ge "$deadline" ]; then
+  if ((SECONDS >= deadline)); then
     echo "health-gate: $container is not healthy after ${timeout}s (running restarting health: $last)" >&2
     exit 1
   fi

@@ -143,6 +143,7 @@ if [[ -n "$store_key" ]]; then
     chown 0:0 "$secrets_dir"
     chmod 0700 "$secrets_dir"
   fi
+  # shellcheck disable=SC2310 # secrets_dir_safe only tests; nothing in it relies on errexit
   secrets_dir_safe || die 2 "${secrets_dir} is not a root-owned directory of mode 0700" "chown root:root ${secrets_dir} && chmod 0700 ${secrets_dir}"
   value="$(cat)"
   value="${value%$'\r'}"
@@ -231,6 +232,7 @@ step="reading the secrets"
 worker_count="$(jq '.workers | length' <<<"$plan_json")"
 redis_key="$(jq -r '.secrets[0] // "redisUrl"' <<<"$plan_json")"
 # Files in the secrets directory stand in for the flags not given.
+# shellcheck disable=SC2310 # secrets_dir_safe only tests; nothing in it relies on errexit
 if secrets_dir_safe; then
   [[ -n "$redis_url_file" || ! -e "${secrets_dir}/${redis_key}" ]] || redis_url_file="${secrets_dir}/${redis_key}"
   [[ -n "$auth_key_file" || ! -e "${secrets_dir}/authKey" ]] || auth_key_file="${secrets_dir}/authKey"
@@ -383,13 +385,13 @@ build_run_args() {
   w="$(jq -c --argjson i "$i" '.workers[$i]' <<<"$plan_json")"
   # A manual worker is created stopped and stays stopped across reboots until an operator starts it
   # (npm run service -- start); docs/timeshare.md.
+  local verb=(run -d) restart=unless-stopped
   if [[ "$(jq -r '.residency // "resident"' <<<"$w")" == manual ]]; then
-    run_args=(create --restart no)
-  else
-    run_args=(run -d --restart unless-stopped)
+    verb=(create)
+    restart=no
   fi
-  run_args+=(--name "$(jq -r .containerName <<<"$w")" --hostname "$(jq -r .name <<<"$w")"
-    --init --env-file "$file"
+  run_args=("${verb[@]}" --name "$(jq -r .containerName <<<"$w")" --hostname "$(jq -r .name <<<"$w")"
+    --restart "$restart" --init --env-file "$file"
     --stop-signal "$(jq -r .stopSignal <<<"$w")" --stop-timeout "$(jq -r .drainSeconds <<<"$w")"
     --log-driver json-file --log-opt "max-size=${LOG_MAX_SIZE}" --log-opt "max-file=${LOG_MAX_FILE}")
   gpu="$(jq -r '.gpu // empty' <<<"$w")"

@@ -28,8 +28,16 @@ export interface WorkerContainerSettings {
   readonly cpuSet: string | null;
 }
 
-/** No exec from tmpfs is not set: PyTorch's compiler builds and loads shared objects under /tmp. */
-export const TMPFS_OPTIONS = "rw,nosuid,nodev";
+/**
+ * A writable path's tmpfs options. Owned by the worker's uid: Docker 20.10 copies the mount point's
+ * owner and mode onto the tmpfs when it mounts it again on a restart (tmpcopyup), and a mount point
+ * Docker made itself belongs to root with mode 0755, so after a reboot or a daemon restart a worker
+ * could not write /tmp any more; `uid`/`gid` hold across restarts (test/host/faults.test.ts, reboot).
+ * No `noexec`: PyTorch's compiler builds and loads shared objects under /tmp.
+ */
+export function tmpfsOptions(uid: number): string {
+  return `rw,nosuid,nodev,mode=1777,uid=${uid},gid=${uid}`;
+}
 
 export function workerContainer(worker: WorkerPlan, host: Pick<HostPlan, "mps">): WorkerContainerSettings {
   return {
@@ -38,7 +46,7 @@ export function workerContainer(worker: WorkerPlan, host: Pick<HostPlan, "mps">)
     capDrop: ["ALL"],
     capAdd: [...worker.capAdd].sort(),
     readOnlyRootFs: worker.readOnlyRootFs,
-    tmpfs: Object.fromEntries(worker.writablePaths.map((path) => [path, TMPFS_OPTIONS])),
+    tmpfs: Object.fromEntries(worker.writablePaths.map((path) => [path, tmpfsOptions(worker.user)])),
     binds: [
       ...(worker.mps ? [{ source: host.mps.pipeDirectory, target: host.mps.pipeDirectory }] : []),
       // onDemand and manual workers take their VRAM leases in the host's lease directory (docs/timeshare.md).

@@ -28,6 +28,7 @@ lease_die() { # lease_die CODE MESSAGE
 }
 
 # lease_field LINE KEY: the value of KEY=... in a lease line.
+# (Only tests and prints: safe as a condition, where errexit is off.)
 lease_field() {
   local word
   for word in $1; do
@@ -63,6 +64,7 @@ lease_live() {
         [[ -z "$line" ]] || printf '%s\n' "$line"
         ;;
       stale) ((clean == 0)) || rm -f -- "$f" 2>/dev/null || true ;;
+      *) ;; # gone: released between the glob and the check
     esac
   done
 }
@@ -71,6 +73,7 @@ lease_live() {
 lease_sum() {
   local line total=0 mib
   while IFS= read -r line; do
+    # shellcheck disable=SC2310 # lease_field only tests and prints
     mib="$(lease_field "$line" mib || true)"
     [[ "$mib" =~ ^[0-9]+$ ]] && total=$((total + mib))
   done
@@ -83,8 +86,10 @@ lease_describe() {
   now="$(date +%s)"
   while IFS= read -r line; do
     [[ -n "$line" ]] || continue
+    # shellcheck disable=SC2310 # lease_field only tests and prints
     since="$(lease_field "$line" since || echo "$now")"
     since="${since%%.*}"
+    # shellcheck disable=SC2310 # lease_field only tests and prints
     out+=("$(lease_field "$line" holder || echo '?') holds $(lease_field "$line" mib || echo '?') MiB (for $((now - since)) s)")
   done
   if ((${#out[@]} == 0)); then

@@ -68,11 +68,12 @@ fi
 ctk=/usr/bin/nvidia-ctk
 [[ -x "$ctk" ]] || fail "${ctk} is missing although nvidia-container-toolkit is installed" "reinstall it: apt-get install --reinstall nvidia-container-toolkit"
 rule_path=/lib/udev/rules.d/71-nvidia-dev-char.rules
-if write_file "$rule_path" 0644 <<EOF; then
+write_file "$rule_path" 0644 <<EOF
 # Managed by gpu-fleet (scripts/roles/container-toolkit.sh). NVIDIA's fix for containers that lose
 # their GPUs on systemctl daemon-reload: /dev/char symlinks to all NVIDIA device nodes at driver load.
 ACTION=="add", DEVPATH=="/bus/pci/drivers/nvidia", RUN+="${ctk} system create-dev-char-symlinks --create-all"
 EOF
+if ((WROTE == 1)); then
   changed "udev rule ${rule_path} written"
 fi
 
@@ -101,7 +102,8 @@ fi
 lease_dir="${FLEET_LEASE_DIR:-/run/gpu-fleet/leases}"
 [[ "$lease_dir" =~ ^/[A-Za-z0-9._/-]+$ ]] || fail "'${lease_dir}' is not an absolute path of plain characters" "use a path such as /run/gpu-fleet/leases"
 tmpfiles_path=/etc/tmpfiles.d/gpu-fleet-leases.conf
-if printf '# Managed by gpu-fleet (scripts/roles/container-toolkit.sh): VRAM leases, docs/timeshare.md.\nd %s 1777 root root -\n' "$lease_dir" | write_file "$tmpfiles_path" 0644; then
+write_file "$tmpfiles_path" 0644 < <(printf '# Managed by gpu-fleet (scripts/roles/container-toolkit.sh): VRAM leases, docs/timeshare.md.\nd %s 1777 root root -\n' "$lease_dir")
+if ((WROTE == 1)); then
   changed "${tmpfiles_path} written"
 fi
 if [[ "$(stat -c %a "$lease_dir" 2>/dev/null || true)" != 1777 ]]; then

@@ -84,7 +84,7 @@ describe("npm run diff, one kind of change at a time on the example stack", () =
       "replace docker:index/container:Container fleet-gex44-1-workers-yolo-2",
       "replace docker:index/container:Container fleet-gtx1080-box-workers-yolo-1",
     ]);
-    for (const c of changes.filter((c) => c.kind === "replace" && c.type === "docker:index/container:Container")) assert.deepEqual(c.inputs.map((i) => i.key), ["image"], c.name);
+    for (const c of changes.filter((c) => c.kind === "replace")) assert.deepEqual(c.inputs.map((i) => i.key), [c.type === "command:remote:Command" ? "triggers" : "image"], c.name);
   });
 
   it("one host removed: every resource of that host is deleted, nothing of any other host changes", () => {
@@ -94,7 +94,7 @@ describe("npm run diff, one kind of change at a time on the example stack", () =
     const changes = diff((t) => t.slice(0, start) + t.slice(end));
     assert.ok(changes.every((c) => c.kind === "delete"), JSON.stringify(changes.filter((c) => c.kind !== "delete")));
     // An SSH host with a GPU and a managed driver: its tailnet key, the Host and its HostSetup with one
-    // roles copy and one command per role (and the reboot wait),
+    // script copy and one command per role (plus lib.sh and await-boot.sh copies and the reboot wait),
     // and Workers with its Docker provider, one pull per image and one container (and its health gate) per replica.
     const roles = ["facts", "base", "tailscale", "docker", "nvidia-driver", "container-toolkit", "mps", "verify"];
     const p = "fleet-gtx1080-box";
@@ -102,7 +102,7 @@ describe("npm run diff, one kind of change at a time on the example stack", () =
       `delete gpu-fleet:index:Host ${p}`,
       `delete gpu-fleet:index:HostSetup ${p}-setup`,
       ...roles.map((r) => `delete command:remote:Command ${p}-setup-${r}`),
-      `delete command:remote:CopyToRemote ${p}-setup-roles`,
+      ...[...roles, "lib", "await-boot"].map((r) => `delete command:remote:CopyToRemote ${p}-setup-copy-${r}`),
       `delete command:local:Command ${p}-setup-nvidia-driver-reboot`,
       `delete gpu-fleet:index:Workers ${p}-workers`,
       `delete pulumi:providers:docker ${p}-workers-docker`,

@@ -71,7 +71,7 @@ describe("npm run join-plan", () => {
       capDrop: ["ALL"],
       capAdd: [],
       readOnlyRootFs: true,
-      tmpfs: { "/tmp": "rw,nosuid,nodev" },
+      tmpfs: { "/tmp": "rw,nosuid,nodev,mode=1777,uid=10001,gid=10001" },
       binds: [{ source: "/run/gpu-fleet/mps", target: "/run/gpu-fleet/mps" }],
       ipcHost: true,
       memoryMiB: 2500,

@@ -220,7 +220,7 @@ describe("workers", () => {
         assert.deepEqual(c.inputs.securityOpts, ["no-new-privileges:true"]);
         assert.deepEqual(c.inputs.capabilities, { drops: ["ALL"] });
         assert.equal(c.inputs.readOnly, true);
-        assert.deepEqual(c.inputs.tmpfs, { "/tmp": "rw,nosuid,nodev" });
+        assert.deepEqual(c.inputs.tmpfs, { "/tmp": "rw,nosuid,nodev,mode=1777,uid=10001,gid=10001" });
         assert.equal(c.inputs.memorySwap, service === "yolo" ? 600 : 2500, "no swap on top of ramMiB");
         assert.equal(c.inputs.cpus, "2");
         const labels = Object.fromEntries((c.inputs.labels as { label: string; value: string }[]).map((l) => [l.label, l.value]));

@@ -64,7 +64,7 @@ function assertWorker(host: string, worker: string, gpu: number, mpsLimitMiB: nu
   const labels = Object.fromEntries((c.inputs.labels as { label: string; value: string }[]).map((l) => [l.label, l.value]));
   assert.equal(labels["gpu-fleet.gpu"], String(gpu), `${host} ${worker} label`);
   const env = envs(c);
-  // Every container runs as its service's uid (unset: 10001), MPS client or not; the MPS daemon runs as the same uid.
+  // No service here sets `user`: MPS client or not, every worker runs as the fleet's uid 10001.
   assert.equal(c.inputs.user, "10001:10001", `${host} ${worker} user`);
   if (mpsLimitMiB === null) {
     assert.equal(c.inputs.ipcMode, undefined, `${host} ${worker} ipc`);

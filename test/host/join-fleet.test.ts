@@ -208,7 +208,7 @@ describe("join-fleet.sh on a fresh Debian 12 host", { skip: enabled ? false : HO
     assert.equal(runs.length, 2, r.stdout);
     assert.match(runs[0]!, /--name echo-1 --hostname join-box-echo-1 --restart unless-stopped --init --env-file \S+ --stop-signal SIGTERM --stop-timeout 5 --log-driver json-file --log-opt max-size=50m --log-opt max-file=5 /);
     // The container settings of components/core/worker-container.ts, as Workers.ts applies them.
-    assert.match(runs[0]!, / --user 10001:10001 --cap-drop ALL --memory 128m --memory-swap 128m --cpus 1 --security-opt no-new-privileges:true --read-only --tmpfs \/tmp:rw\\?,nosuid\\?,nodev /);
+    assert.match(runs[0]!, / --user 10001:10001 --cap-drop ALL --memory 128m --memory-swap 128m --cpus 1 --security-opt no-new-privileges:true --read-only --tmpfs \/tmp:rw\\?,nosuid\\?,nodev\\?,mode=1777\\?,uid=10001\\?,gid=10001 /);
     assert.doesNotMatch(runs[0]!, /--ipc host|--mount/, "a CPU worker gets host IPC or the MPS pipe");
     assert.match(runs[0]!, /--label gpu-fleet\.host=join-box .*--label gpu-fleet\.gpu=cpu --label gpu-fleet\.spec-hash=[0-9a-f]{64} .*fleet-test-worker:1$/);
     assert.match(r.stdout, /^ {2}env-file: REDIS_URL=\[secret\]$/m);
@@ -262,7 +262,7 @@ describe("join-fleet.sh on a fresh Debian 12 host", { skip: enabled ? false : HO
     assert.deepEqual(inspect.HostConfig.CapDrop, ["ALL"]);
     assert.ok((inspect.HostConfig.SecurityOpt as string[]).includes("no-new-privileges:true"), String(inspect.HostConfig.SecurityOpt));
     assert.equal(inspect.HostConfig.ReadonlyRootfs, true);
-    assert.deepEqual(inspect.HostConfig.Tmpfs, { "/tmp": "rw,nosuid,nodev" });
+    assert.deepEqual(inspect.HostConfig.Tmpfs, { "/tmp": "rw,nosuid,nodev,mode=1777,uid=10001,gid=10001" });
     assert.deepEqual(inspect.HostConfig.LogConfig, { Type: "json-file", Config: { "max-file": "5", "max-size": "50m" } });
     assert.equal(inspect.Config.StopSignal, "SIGTERM");
     assert.equal(inspect.Config.StopTimeout, 5);

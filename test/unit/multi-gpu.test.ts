@@ -54,7 +54,7 @@ describe("4 GPUs, four models", () => {
     assert.deepEqual(at(a.workers), [1, 1, 3, 1, 2, 3, 0, 1]);
     assert.deepEqual(a.gpus.map((g) => [g.usedMiB, g.clients, g.mps]), [[6000, 1, false], [24000, 4, true], [6000, 1, false], [12000, 2, true]]);
     assert.deepEqual(a.mps.gpus, [1, 3]);
-    // Only the MPS GPUs' workers are MPS clients (pipe, memory limit); every worker runs as the default uid 10001.
+    // Only the MPS GPUs' workers are MPS clients (pipe, memory limit); every worker runs as uid 10001.
     assert.deepEqual(a.workers.map((w) => [w.mps, w.user, w.env.CUDA_MPS_PIPE_DIRECTORY ?? null]), [
       [true, 10001, "/run/gpu-fleet/mps"], [true, 10001, "/run/gpu-fleet/mps"], [true, 10001, "/run/gpu-fleet/mps"], [true, 10001, "/run/gpu-fleet/mps"],
       [false, 10001, null], [true, 10001, "/run/gpu-fleet/mps"], [false, 10001, null], [true, 10001, "/run/gpu-fleet/mps"],

@@ -132,10 +132,13 @@ describe("MPS", () => {
     ]);
   });
 
-  it("requires one uid for all MPS clients of a host, and accepts the same explicit uid on all clients", () => {
+  it("requires one uid per MPS GPU, and accepts the same explicit uid on all clients", () => {
     const error = onlyError(plan({ a: box({ gpus: [{ model: "t4" }], workers: { kokoro: { replicas: 1 }, yolo: { replicas: 2 } } }) }, { yolo: cudaService(300, { user: 1000 }) }));
     assert.equal(error.path, "services.yolo.user");
     assert.equal(error.message, "a shares MPS between kokoro as uid 10001 and yolo as uid 1000; one MPS daemon per host serves one uid, so all its MPS clients must share one uid. Set the same services.<name>.user on them (unset means 10001), or set mps: off on a.");
+    // One daemon per host: two MPS GPUs of one host, each with clients of one uid, still clash.
+    const split = onlyError(plan({ a: box({ gpus: [{ model: "t4" }, { model: "t4" }], mps: "on", workers: { kokoro: { replicas: 1 }, yolo: { replicas: 1 } } }) }, { yolo: cudaService(300, { user: 1000 }) }));
+    assert.equal(split.message, "a shares MPS between kokoro as uid 10001 and yolo as uid 1000; one MPS daemon per host serves one uid, so all its MPS clients must share one uid. Set the same services.<name>.user on them (unset means 10001), or set mps: off on a.");
     const same = accepted(plan({ a: box({ gpus: [{ model: "t4" }], workers: { s: { replicas: 1 }, t: { replicas: 1 } } }) }, { s: cudaService(300, { user: 1000 }), t: cudaService(300, { user: 1000 }) }));
     assert.deepEqual(same.workers.map((w) => w.user), [1000, 1000]);
     // Different uids on GPUs without MPS are fine.
