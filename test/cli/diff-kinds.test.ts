@@ -94,7 +94,7 @@ describe("npm run diff, one kind of change at a time on the example stack", () =
     const changes = diff((t) => t.slice(0, start) + t.slice(end));
     assert.ok(changes.every((c) => c.kind === "delete"), JSON.stringify(changes.filter((c) => c.kind !== "delete")));
     // An SSH host with a GPU and a managed driver: its tailnet key, the Host and its HostSetup with one
-    // script copy and one command per role (plus lib.sh and await-boot.sh copies and the reboot wait),
+    // roles copy and one command per role (and the reboot wait),
     // and Workers with its Docker provider, one pull per image and one container (and its health gate) per replica.
     const roles = ["facts", "base", "tailscale", "docker", "nvidia-driver", "container-toolkit", "mps", "verify"];
     const p = "fleet-gtx1080-box";
@@ -102,7 +102,7 @@ describe("npm run diff, one kind of change at a time on the example stack", () =
       `delete gpu-fleet:index:Host ${p}`,
       `delete gpu-fleet:index:HostSetup ${p}-setup`,
       ...roles.map((r) => `delete command:remote:Command ${p}-setup-${r}`),
-      ...[...roles, "lib", "await-boot"].map((r) => `delete command:remote:CopyToRemote ${p}-setup-copy-${r}`),
+      `delete command:remote:CopyToRemote ${p}-setup-roles`,
       `delete command:local:Command ${p}-setup-nvidia-driver-reboot`,
       `delete gpu-fleet:index:Workers ${p}-workers`,
       `delete pulumi:providers:docker ${p}-workers-docker`,
