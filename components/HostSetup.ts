@@ -172,15 +172,27 @@ export function undoCommand(step: RoleStep, sudo: string, dir: string, serverId?
 }
 
 
+/** sha256 of a script's text; every host runs the same scripts, so each is hashed once per program. */
+const scriptHashes = new Map<string, string>();
 function sha256(text: string): string {
-  return createHash("sha256").update(text).digest("hex");
+  let digest = scriptHashes.get(text);
+  if (digest === undefined) {
+    digest = createHash("sha256").update(text).digest("hex");
+    scriptHashes.set(text, digest);
+  }
+  return digest;
 }
 
+const bundleHashes = new WeakMap<Readonly<Record<string, string>>, string>();
 /** sha256 over every script of scripts/roles (names and contents): the bundle is copied again when it changes. */
 export function roleBundleHash(scripts: Readonly<Record<string, string>>): string {
+  const known = bundleHashes.get(scripts);
+  if (known !== undefined) return known;
   const hash = createHash("sha256");
   for (const file of Object.keys(scripts).sort()) hash.update(`${file}\0${scripts[file]}\0`);
-  return hash.digest("hex");
+  const digest = hash.digest("hex");
+  bundleHashes.set(scripts, digest);
+  return digest;
 }
 
 /**

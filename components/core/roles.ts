@@ -6,7 +6,7 @@
 // command runs again, idempotently), never a replacement: a replacement would first run the delete
 // command, and for the tailscale role that would take the host off the tailnet.
 
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import type { HostPlan } from "./planner";
 import type { FleetSpec } from "./schema";
 
@@ -117,10 +117,18 @@ export function roleFingerprint(step: RoleStep, scripts: Readonly<Record<string,
   const script = scripts[`${step.role}.sh`];
   const library = scripts[ROLE_LIBRARY];
   if (script === undefined) throw new Error(`role script ${step.role}.sh is missing from scripts/roles`);
-  const hash = createHash("sha256");
-  hash.update(`${library ?? ""}\0${script}\0${JSON.stringify(Object.entries(step.env).sort())}\0${step.authKeyOnStdin}`);
+  // Every host hashes the same script and library: hash them once per scripts object and role, then
+  // continue a copy of that state with the step's parameters (the same bytes in the same order).
+  let prefixes = fingerprintPrefixes.get(scripts);
+  if (prefixes === undefined) fingerprintPrefixes.set(scripts, (prefixes = new Map()));
+  let prefix = prefixes.get(step.role);
+  if (prefix === undefined) prefixes.set(step.role, (prefix = createHash("sha256").update(`${library ?? ""}\0${script}\0`)));
+  const hash = prefix.copy();
+  hash.update(`${JSON.stringify(Object.entries(step.env).sort())}\0${step.authKeyOnStdin}`);
   return hash.digest("hex").slice(0, 16);
 }
+
+const fingerprintPrefixes = new WeakMap<Readonly<Record<string, string>>, Map<string, Hash>>();
 
 /** `KEY='value'` words for `env`, single-quoted so no value is ever interpreted by the shell. */
 export function shellEnv(env: Readonly<Record<string, string>>): string {

@@ -240,8 +240,8 @@ export function installPulumiMocks(options: PulumiMockOptions = {}): PulumiMocks
       const inputs = (args.inputs ?? {}) as Record<string, unknown>;
       const custom = args.custom ?? true;
       // args.id is the import id, "" (not undefined) unless importing: "" would leave every id unknown.
-      const identity = { ...replacingInputs(args.type, inputs, context?.replaceOnChanges ?? []), ...(context?.replacementTrigger === undefined ? {} : { "(replacementTrigger)": context.replacementTrigger }) };
-      const id = !custom ? undefined : options.computedUnknown === true ? args.id || undefined : args.id || mockId(args.type, args.name, identity);
+      const identity = (): Record<string, unknown> => ({ ...replacingInputs(args.type, inputs, context?.replaceOnChanges ?? []), ...(context?.replacementTrigger === undefined ? {} : { "(replacementTrigger)": context.replacementTrigger }) });
+      const id = !custom ? undefined : options.computedUnknown === true ? args.id || undefined : args.id || mockId(args.type, args.name, identity());
       const record: RecordedResource = {
         type: args.type,
         name: args.name,
@@ -407,10 +407,17 @@ export function isSecretValue(value: unknown): value is { value: unknown } {
  * names of secret entries (`REDIS_URL=[secret]`) stay reviewable.
  */
 export function redactSecrets(value: unknown, knownSecrets: readonly string[]): unknown {
+  return secretRedactor(knownSecrets)(value);
+}
+
+/** redactSecrets for many values with the same secrets (its patterns are built once). */
+export function secretRedactor(knownSecrets: readonly string[]): (value: unknown) => unknown {
+  const secrets = knownSecrets.filter((secret) => secret !== "");
+  const markers = MOCK_SECRET_MARKERS.map((marker) => [marker, new RegExp(`${marker}[^\\s"']*`, "g")] as const);
   const redactText = (text: string): string => {
     let out = text;
-    for (const secret of knownSecrets) if (secret !== "") out = out.split(secret).join(SECRET_PLACEHOLDER);
-    for (const marker of MOCK_SECRET_MARKERS) out = out.replace(new RegExp(`${marker}[^\\s"']*`, "g"), SECRET_PLACEHOLDER);
+    for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join(SECRET_PLACEHOLDER);
+    for (const [marker, pattern] of markers) if (out.includes(marker)) out = out.replace(pattern, SECRET_PLACEHOLDER);
     return out;
   };
   const walk = (v: unknown): unknown => {
@@ -426,7 +433,7 @@ export function redactSecrets(value: unknown, knownSecrets: readonly string[]): 
     }
     return v;
   };
-  return walk(value);
+  return walk;
 }
 
 export const SECRET_PLACEHOLDER = "[secret]";

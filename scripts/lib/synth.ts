@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { credentialShape } from "../../components/core/checks";
-import { awaitProgram, installPulumiMocks, isSecretValue, MOCK_SECRET_MARKERS, redactSecrets, type RecordedResource } from "./mock-engine";
+import { awaitProgram, installPulumiMocks, isSecretValue, MOCK_SECRET_MARKERS, secretRedactor, type RecordedResource } from "./mock-engine";
 import { engineConfig } from "./engine-config";
 import { COMPUTED } from "./computed";
 import type { LoadedStack } from "./stack";
@@ -101,7 +101,14 @@ export async function synthesize(stack: LoadedStack, programDir = REPO_ROOT): Pr
   process.env.GPU_FLEET_OFFLINE = "1";
   // The SDK captures a stack trace for every promise it makes (runtime/debuggable.js), and under
   // tsx each one is source-mapped: most of synth's time. Offline tools never show those traces.
-  if (process.env.FLEET_DEBUG !== "1") Error.stackTraceLimit = 0;
+  // Besides, the SDK takes a full stack trace of every resource it constructs, for the resource's
+  // source position (Resource.callsites in @pulumi/pulumi/resource.js sets Error.stackTraceLimit to
+  // Infinity around `new Error().stack`); tsx turns Node's source maps on, so each of those traces was
+  // source-mapped too. The mock engine never reads source positions: map nothing.
+  if (process.env.FLEET_DEBUG !== "1") {
+    Error.stackTraceLimit = 0;
+    process.setSourceMapsEnabled(false);
+  }
   const engine = installPulumiMocks({ project: "gpu-fleet", stack: stack.name, preview: true, computedUnknown: true, config, secretKeys, calls: { [GET_ACL]: () => livePolicyAssumed(stack) }, outputs: { [STACK_REFERENCE]: sharedStackOutputs } });
   // A check inside an Output (a group stack's contract with its shared stack) fails a resource's
   // registration, not the program's exports: the real runtime then ends the program with its
@@ -134,30 +141,30 @@ export async function synthesize(stack: LoadedStack, programDir = REPO_ROOT): Pr
   };
   const nameOf = (urn: string): string => byUrn.get(urn)?.name ?? urn;
   const recorded = engine.resources.filter((r) => r.type !== "pulumi:pulumi:Stack");
-  const resources = (
-    await Promise.all(
-      recorded.map(async (r): Promise<SynthResource> => {
-        const fromInputs = new Set(Object.values(r.propertyDependencies).flat());
-        return {
-        type: r.type,
-        name: r.name,
-        parent: r.parentUrn === undefined ? null : (byUrn.get(r.parentUrn)?.name ?? null),
-        host: hostOf(r),
-        inputs: redactSecrets(await present(r.inputs, programDir), knownSecrets) as Record<string, unknown>,
-        ignoreChanges: [...r.ignoreChanges],
-        deleteBeforeReplace: r.deleteBeforeReplace,
-        replaceOnChanges: [...r.replaceOnChanges],
-        // The engine receives an option computed from an unknown as its wire sentinel.
-        replacementTrigger: r.replacementTrigger === undefined ? null : redactSecrets(await present(unknownsFromWire(r.replacementTrigger), programDir), knownSecrets),
-        deletedWith: r.deletedWith === undefined ? null : nameOf(r.deletedWith),
-        dependsOn: r.dependencies.filter((u) => !fromInputs.has(u)).map(nameOf).sort(),
-        inputDependencies: Object.fromEntries(Object.entries(r.propertyDependencies).map(([k, urns]) => [k, urns.map(nameOf).sort()])),
-        // Ids are the engine's to make: every custom resource's id is computed until `up`.
-        id: r.id ?? (r.custom ? COMPUTED : null),
-        };
-      }),
-    )
-  ).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.type < b.type ? -1 : a.type > b.type ? 1 : 0));
+  const redact = secretRedactor(knownSecrets);
+  const digests = new Map<string, Promise<Record<string, unknown>>>();
+  const resources: SynthResource[] = [];
+  for (const r of recorded) {
+    const fromInputs = new Set(Object.values(r.propertyDependencies).flat());
+    resources.push({
+      type: r.type,
+      name: r.name,
+      parent: r.parentUrn === undefined ? null : (byUrn.get(r.parentUrn)?.name ?? null),
+      host: hostOf(r),
+      inputs: redact(await present(r.inputs, programDir, digests)) as Record<string, unknown>,
+      ignoreChanges: [...r.ignoreChanges],
+      deleteBeforeReplace: r.deleteBeforeReplace,
+      replaceOnChanges: [...r.replaceOnChanges],
+      // The engine receives an option computed from an unknown as its wire sentinel.
+      replacementTrigger: r.replacementTrigger === undefined ? null : redact(await present(unknownsFromWire(r.replacementTrigger), programDir, digests)),
+      deletedWith: r.deletedWith === undefined ? null : nameOf(r.deletedWith),
+      dependsOn: r.dependencies.filter((u) => !fromInputs.has(u)).map(nameOf).sort(),
+      inputDependencies: Object.fromEntries(Object.entries(r.propertyDependencies).map(([k, urns]) => [k, urns.map(nameOf).sort()])),
+      // Ids are the engine's to make: every custom resource's id is computed until `up`.
+      id: r.id ?? (r.custom ? COMPUTED : null),
+    });
+  }
+  resources.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.type < b.type ? -1 : a.type > b.type ? 1 : 0));
   return { ok: true, resources };
 }
 
@@ -166,29 +173,64 @@ export async function synthesize(stack: LoadedStack, programDir = REPO_ROOT): Pr
  * a file the program ships is its path (relative to the program) and the sha256 of its content, and
  * a folder it ships is its path, its file count and one sha256 over its files' paths and contents.
  * Secret markers stay, for redactSecrets: a secret computed value prints as [secret].
+ *
+ * Only assets need awaiting (their paths are promises): values without one are presented in one
+ * synchronous walk. A file or folder is read and hashed once per synth (`digests`, by path), not
+ * once per resource that ships it (every host copies the same roles folder).
  */
-async function present(value: unknown, programDir: string): Promise<unknown> {
-  if (isSecretValue(value)) return { ...value, value: await present(value.value, programDir) };
-  if (pulumi.isUnknown(value)) return COMPUTED;
+async function present(value: unknown, programDir: string, digests: Map<string, Promise<Record<string, unknown>>>): Promise<unknown> {
+  if (!holdsAsset(value)) return presentPlain(value);
+  if (isSecretValue(value)) return { ...value, value: await present(value.value, programDir, digests) };
   if (value instanceof pulumi.asset.FileAsset) {
     const path = resolve(programDir, await value.path);
-    return { file: relative(programDir, path), contentSha256: createHash("sha256").update(readFileSync(path)).digest("hex") };
+    return digestOnce(digests, `file\0${path}`, () => ({ file: relative(programDir, path), contentSha256: createHash("sha256").update(readFileSync(path)).digest("hex") }));
   }
   if (value instanceof pulumi.asset.StringAsset) {
     return { text: true, contentSha256: createHash("sha256").update(await value.text).digest("hex") };
   }
   if (value instanceof pulumi.asset.FileArchive) {
     const path = resolve(programDir, await value.path);
-    if (!statSync(path).isDirectory()) throw new Error("synth cannot show a FileArchive of a file (.tar, .zip) yet; teach scripts/lib/synth.ts present() about it");
-    return { folder: relative(programDir, path), ...folderDigest(path) };
+    return digestOnce(digests, `folder\0${path}`, () => {
+      if (!statSync(path).isDirectory()) throw new Error("synth cannot show a FileArchive of a file (.tar, .zip) yet; teach scripts/lib/synth.ts present() about it");
+      return { folder: relative(programDir, path), ...folderDigest(path) };
+    });
   }
   if (isAssetOrArchive(value)) throw new Error("synth cannot show this kind of asset yet; teach scripts/lib/synth.ts present() about it");
-  if (Array.isArray(value)) return Promise.all(value.map((v) => present(v, programDir)));
+  if (Array.isArray(value)) return Promise.all(value.map((v) => present(v, programDir, digests)));
+  const entries = await Promise.all(Object.entries(value as Record<string, unknown>).map(async ([k, v]) => [k, await present(v, programDir, digests)] as const));
+  return Object.fromEntries(entries);
+}
+
+/** One digest per path and synth; each resource gets its own copy of the object. */
+async function digestOnce(digests: Map<string, Promise<Record<string, unknown>>>, key: string, compute: () => Record<string, unknown>): Promise<Record<string, unknown>> {
+  let digest = digests.get(key);
+  if (digest === undefined) {
+    digest = Promise.resolve().then(compute);
+    digests.set(key, digest);
+  }
+  return { ...(await digest) };
+}
+
+/** present() of a value that holds no asset. */
+function presentPlain(value: unknown): unknown {
+  if (isSecretValue(value)) return { ...value, value: presentPlain(value.value) };
+  if (pulumi.isUnknown(value)) return COMPUTED;
+  if (Array.isArray(value)) return value.map(presentPlain);
   if (typeof value === "object" && value !== null) {
-    const entries = await Promise.all(Object.entries(value as Record<string, unknown>).map(async ([k, v]) => [k, await present(v, programDir)] as const));
-    return Object.fromEntries(entries);
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) out[k] = presentPlain(v);
+    return out;
   }
   return value;
+}
+
+/** Whether an asset or archive is anywhere in the value (present() must await it). */
+function holdsAsset(value: unknown): boolean {
+  if (typeof value !== "object" || value === null || pulumi.isUnknown(value)) return false;
+  if (isAssetOrArchive(value)) return true;
+  if (Array.isArray(value)) return value.some(holdsAsset);
+  for (const v of Object.values(value as Record<string, unknown>)) if (holdsAsset(v)) return true;
+  return false;
 }
 
 /** The wire form of an unknown value (the engine's sentinel string), as `<computed>`. */
