@@ -94,6 +94,13 @@ function sharedStackOutputs(args: pulumi.runtime.MockResourceArgs): Record<strin
   return { outputs, secretOutputNames: [] };
 }
 
+/** The first line of a stack: `Error: message`, as V8 prints it with no frames. */
+function stackHeader(error: Error): string {
+  const name = error.name === undefined ? "Error" : String(error.name);
+  const message = error.message === undefined ? "" : String(error.message);
+  return name === "" ? message : message === "" ? name : `${name}: ${message}`;
+}
+
 /** Synthesizes a stack once per process (the Pulumi runtime is global). */
 export async function synthesize(stack: LoadedStack, programDir = REPO_ROOT): Promise<SynthResult> {
   const { config, secretKeys } = engineConfig(stack);
@@ -103,10 +110,13 @@ export async function synthesize(stack: LoadedStack, programDir = REPO_ROOT): Pr
   // tsx each one is source-mapped: most of synth's time. Offline tools never show those traces.
   // Besides, the SDK takes a full stack trace of every resource it constructs, for the resource's
   // source position (Resource.callsites in @pulumi/pulumi/resource.js sets Error.stackTraceLimit to
-  // Infinity around `new Error().stack`); tsx turns Node's source maps on, so each of those traces was
-  // source-mapped too. The mock engine never reads source positions: map nothing.
+  // Infinity around `new Error().stack` and parses the text); tsx turns Node's source maps on, so
+  // each of those traces was source-mapped too. The mock engine never reads source positions: a
+  // stack reads as its first line only (as with stackTraceLimit 0), which callsites() parses as no
+  // frames, and nothing is source-mapped. Messages are unchanged; FLEET_DEBUG=1 keeps full traces.
   if (process.env.FLEET_DEBUG !== "1") {
     Error.stackTraceLimit = 0;
+    Error.prepareStackTrace = (error: Error) => stackHeader(error);
     process.setSourceMapsEnabled(false);
   }
   const engine = installPulumiMocks({ project: "gpu-fleet", stack: stack.name, preview: true, computedUnknown: true, config, secretKeys, calls: { [GET_ACL]: () => livePolicyAssumed(stack) }, outputs: { [STACK_REFERENCE]: sharedStackOutputs } });
