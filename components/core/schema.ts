@@ -333,11 +333,26 @@ const GpuSchema = z.strictObject({
   computeCapability: z.number().min(3).max(20).optional().meta(doc("Compute capability (`nvidia-smi --query-gpu=compute_cap --format=csv`) of a GPU not in the catalog.")),
 });
 
+/** A measured best split of one service on one host, as `gpu-fleet tune` records it (docs/worker-contract.md, "Tuning"). */
+const TunedSchema = z
+  .strictObject({
+    replicas: z.int().min(1).meta(doc("The measured best replicas.")),
+    threads: Threads.meta(doc("The measured best threads per replica.")),
+    at: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "must be the date of the measurement, YYYY-MM-DD").meta(doc("Date of the measurement.", { allowed: "`YYYY-MM-DD`" })),
+    cores: z.int().min(1).meta(doc("The host's cores when measured; another count now makes plan ignore the record (a warning).")),
+    ramMiB: Mib.meta(doc("The host's RAM when measured; another size now makes plan ignore the record (a warning).")),
+    jobsPerSecond: z.number().min(0).meta(doc("Measured throughput of the best candidate.")),
+    p95Ms: z.number().min(0).meta(doc("Measured 95th-percentile job latency of the best candidate, ms.")),
+    image: z.string().min(1).meta(doc("The image measured.")),
+  })
+  .meta(doc("Written by `gpu-fleet tune`: with `replicas: auto`, plan uses these replicas and threads (source `tuned <at>`).", { inline: true }));
+
 const HostWorkerSchema = z.strictObject({
   replicas: z
     .union([z.int().min(0), z.literal("auto")], { error: "must be a whole number or auto" })
-    .meta(doc("`auto` takes what cores, RAM, VRAM and MPS clients allow, shared equally among the host's auto services; `0` drains the service from the host.", { allowed: "whole number ≥ 0, or `auto`" })),
+    .meta(doc("`auto` takes what cores, RAM, VRAM and MPS clients allow: an equal share for each auto service, then the remainder one worker at a time in the host's order while a whole worker fits (README, \"What the planner checks\"); with a `tuned` record, the measured best; `0` drains the service from the host.", { allowed: "whole number ≥ 0, or `auto`" })),
   threads: Threads.optional().meta(doc("Threads per replica on this host; overrides the service's.", { defaultText: "the service's" })),
+  tuned: TunedSchema.optional(),
 });
 
 const HostSchema = z
@@ -410,6 +425,7 @@ export type DefaultsSpec = z.output<typeof DefaultsSchema>;
 export type ServiceSpec = z.output<typeof ServiceSchema>;
 export type HealthcheckSpec = z.output<typeof HealthcheckSchema>;
 export type HostSpec = z.output<typeof HostSchema>;
+export type TunedSpec = z.output<typeof TunedSchema>;
 export type HcloudFleetSpec = z.output<typeof HcloudFleetSchema>;
 
 export interface FleetSpec {
