@@ -28,6 +28,12 @@ export interface WorkerContainerSettings {
   readonly cpuSet: string | null;
 }
 
+/** Seconds the health gate (and check-image) waits for a new container: its healthcheck's whole grace, or 30 s without one. */
+export function gateTimeoutSeconds(worker: WorkerPlan): number {
+  const h = worker.healthcheck;
+  return h === null ? 30 : h.startPeriodSeconds + h.intervalSeconds * (h.retries + 1) + h.timeoutSeconds;
+}
+
 /** No exec from tmpfs is not set: PyTorch's compiler builds and loads shared objects under /tmp. */
 export const TMPFS_OPTIONS = "rw,nosuid,nodev";
 
