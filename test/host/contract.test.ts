@@ -4,12 +4,15 @@
 import { after, before, describe, it } from "node:test";
 import * as assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import * as path from "node:path";
+import { parse } from "yaml";
 import { dockerHost, enabled, HOW_TO_RUN, repoRoot } from "./harness";
 import { referenceStack } from "./reference-worker/stack";
 import type { CheckReport } from "../../scripts/check-image";
+import type { TuneReport } from "../../scripts/tune";
+import type { PlanJson } from "../../components/core/report";
 
 const env = (): NodeJS.ProcessEnv => ({ ...process.env, DOCKER_HOST: dockerHost() });
 
@@ -107,6 +110,52 @@ describe("worker contract kit on a real dockerd", { skip: enabled ? false : HOW_
     const report = check("ref-leak");
     assert.deepEqual(failing(report), ["memory"], JSON.stringify(report.points, null, 1));
     assert.match(report.points.find((p) => p.point === "memory")!.detail, /OOM|exit 137/);
+  });
+
+  it("tune measures the candidates the planner allows on this machine's cores; the best row is the measured best; the snippet plans; plan shows the record", () => {
+    const tuneDir = mkdtempSync(path.join(tmpdir(), "contract-tune-"));
+    try {
+      const tuneStack = referenceStack(tuneDir, image, cores, 4096);
+      const r = gpuFleet(["tune", tuneStack, "bench", "ref", "--redis-image", image, "--jobs", "6", "--budget", "6", "--json"]);
+      assert.equal(r.status, 0, r.stderr);
+      const report = JSON.parse(r.stdout) as TuneReport;
+      // By hand: threads 1, 2, 4, 6, 8 up to the cores (reserve 0); replicas = floor(cores / threads),
+      // at most floor(4096 / 192) = 21 by RAM.
+      const expected = [1, 2, 4, 6, 8].filter((t) => t <= cores).map((t) => [Math.min(Math.floor(cores / t), 21), t]);
+      assert.deepEqual(report.candidates.map((c) => [c.replicas, c.threads]), expected);
+      // The best row against the raw measurements: jobs over first push to last answer.
+      const raw = report.candidates.map((c) => {
+        const start = Math.min(...c.jobs.map((j) => j.pushedAt));
+        const end = Math.max(...c.jobs.map((j) => j.answeredAt));
+        return { c, rate: c.jobs.length / (end - start) };
+      });
+      for (const { c, rate } of raw) {
+        assert.ok(c.jobs.every((j) => j.answeredAt > j.pushedAt), "every answer after its push");
+        assert.ok(Math.abs(c.jobsPerSecond - rate) < 1e-9, `${c.replicas} × ${c.threads}: ${c.jobsPerSecond} vs ${rate}`);
+      }
+      const finished = raw.filter(({ c }) => c.status === "measured" && c.jobs.length === 6);
+      assert.ok(finished.length >= 1, JSON.stringify(report.candidates.map((c) => [c.replicas, c.threads, c.status, c.note])));
+      const top = finished.reduce((a, b) => (b.rate > a.rate ? b : a));
+      assert.deepEqual([report.best?.replicas, report.best?.threads], [top.c.replicas, top.c.threads]);
+      // The snippet plans: pasted over the auto entry, the host runs what it says.
+      const pasted = parse(report.yaml ?? "") as { "gpu-fleet:hosts": { bench: { workers: { ref: { replicas: number; threads: number } } } } };
+      const entry = pasted["gpu-fleet:hosts"].bench.workers.ref;
+      const original = readFileSync(path.join(dir, "Pulumi.contract.yaml"), "utf8");
+      const pinned = path.join(tuneDir, "Pulumi.pinned.yaml");
+      writeFileSync(pinned, original.replace("workers: { ref: { replicas: auto } }", `workers: { ref: { replicas: ${entry.replicas}, threads: ${entry.threads} } }`));
+      const planPinned = gpuFleet(["plan", "-s", pinned, "--json"]);
+      assert.equal(planPinned.status, 0, planPinned.stdout);
+      const bench = (JSON.parse(planPinned.stdout) as PlanJson).hosts.find((h) => h.name === "bench")!;
+      assert.deepEqual([bench.workers.length, bench.workers[0].threads, bench.sources.ref], [top.c.replicas, top.c.threads, "fixed"]);
+      // Recorded (this machine has the host's cores): plan uses it with replicas: auto and names it.
+      assert.equal(report.recorded, tuneStack);
+      const planTuned = gpuFleet(["plan", "-s", tuneStack, "--json"]);
+      assert.equal(planTuned.status, 0, planTuned.stdout);
+      const tuned = (JSON.parse(planTuned.stdout) as PlanJson).hosts.find((h) => h.name === "bench")!;
+      assert.deepEqual([tuned.workers.length, tuned.workers[0].threads, tuned.sources.ref], [top.c.replicas, top.c.threads, `tuned ${new Date().toISOString().slice(0, 10)}`]);
+    } finally {
+      rmSync(tuneDir, { recursive: true, force: true });
+    }
   });
 
   it("refuses an unknown service and a host that does not run it, naming them", () => {
