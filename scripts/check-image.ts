@@ -181,12 +181,16 @@ export async function checkImage(worker: WorkerPlan, host: HostPlan, service: Se
     // 3. threads and 4. memory: N jobs one after another, sampling /proc all along.
     const peak = { threads: 0, rssMiB: 0 };
     let sampling = true;
+    // No process left (killed, exited): no answer will come, so stop waiting for one.
+    let gone = false;
     const sampler = (async () => {
       while (sampling) {
         const s = await bench.sample(first);
         if (s !== undefined) {
           peak.threads = Math.max(peak.threads, s.threads);
           peak.rssMiB = Math.max(peak.rssMiB, s.rssMiB);
+        } else if (!(await bench.inspect(first))?.State.Running) {
+          gone = true;
         }
         await sleep(250);
       }
@@ -194,7 +198,7 @@ export async function checkImage(worker: WorkerPlan, host: HostPlan, service: Se
     let done = 0;
     for (let i = 0; i < options.jobs; i++) {
       const job = bench.push();
-      if (!(await bench.until(() => job.answeredAt !== undefined, timeoutMs))) break;
+      if (!(await bench.until(() => job.answeredAt !== undefined || gone, timeoutMs)) || job.answeredAt === undefined) break;
       done++;
     }
     sampling = false;
