@@ -6,7 +6,7 @@
 import type { HostPlan, WorkerPlan } from "../components/core/planner";
 import type { SampleJobSpec, ServiceSpec } from "../components/core/schema";
 import { gateTimeoutSeconds, workerContainer } from "../components/core/worker-container";
-import { BenchError, ContractBench, DEFAULT_REDIS_IMAGE, docker, sleep, type ProcessSample } from "./lib/contract-run";
+import { BenchError, ContractBench, DEFAULT_REDIS_IMAGE, docker, ensureImage, sleep, type ProcessSample } from "./lib/contract-run";
 import { findTarget, parseOptions, TargetError, wholeNumber } from "./lib/contract-target";
 import { UsageError } from "./lib/stack";
 
@@ -120,7 +120,8 @@ export async function checkImage(worker: WorkerPlan, host: HostPlan, service: Se
   };
   const bench = new ContractBench(sampleJob ?? { queue: "gpu-fleet-check:none", payload: "{id}", results: "gpu-fleet-check:none", answer: "{id}", timeoutSeconds: 60 });
   try {
-    await bench.start(options.redisImage);
+    await bench.start(options.redisImage, options.say);
+    await ensureImage(worker.image, options.say);
     const settings = workerContainer(worker, host);
     const uid = Number(settings.user.split(":")[0]);
 

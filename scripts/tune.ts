@@ -10,7 +10,7 @@ import { planConfig } from "../components/core/pipeline";
 import type { HostPlan } from "../components/core/planner";
 import type { ConfigDocument, SampleJobSpec, TunedSpec } from "../components/core/schema";
 import { gateTimeoutSeconds } from "../components/core/worker-container";
-import { BenchError, ContractBench, DEFAULT_REDIS_IMAGE, docker, sleep, type JobRecord } from "./lib/contract-run";
+import { BenchError, ContractBench, DEFAULT_REDIS_IMAGE, docker, ensureImage, sleep, type JobRecord } from "./lib/contract-run";
 import { findTarget, parseOptions, TargetError, wholeNumber } from "./lib/contract-target";
 import { UsageError } from "./lib/stack";
 import { best, clearlyWorse, row, table, THREAD_CANDIDATES, yamlSnippet, type CandidateRow, type JobTiming } from "./lib/tuning";
@@ -86,7 +86,8 @@ export async function run(argv: string[]): Promise<number> {
   const bench = new ContractBench(sampleJob);
   const deadline = Date.now() + budgetMinutes * 60_000;
   try {
-    await bench.start(options.get("--redis-image") ?? DEFAULT_REDIS_IMAGE);
+    await bench.start(options.get("--redis-image") ?? DEFAULT_REDIS_IMAGE, say);
+    await ensureImage(target.worker.image, say);
     for (const [index, candidate] of candidates.entries()) {
       const share = (deadline - Date.now()) / (candidates.length - index);
       const measured = await measure(bench, candidate, sampleJob, jobs, Date.now() + share, best(rows)?.jobsPerSecond, index);

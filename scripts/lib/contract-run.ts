@@ -50,6 +50,17 @@ export function docker(args: readonly string[], options: { env?: NodeJS.ProcessE
   });
 }
 
+/**
+ * Pulls an image the daemon does not have, with time for a large one (inference images are GBs),
+ * so that no later `docker run` runs into its timeout while pulling.
+ */
+export async function ensureImage(image: string, say: (line: string) => void): Promise<void> {
+  if ((await docker(["image", "inspect", image], { timeoutMs: 60_000 })).code === 0) return;
+  say(`pulling ${image} ...`);
+  const pulled = await docker(["pull", image], { timeoutMs: 3_600_000 });
+  if (pulled.code !== 0) throw new BenchError(`could not pull ${image}: ${pulled.stderr.trim().split("\n").pop() ?? ""}`);
+}
+
 /** One Redis command as MONITOR shows it. */
 export interface RedisEvent {
   /** Server time, seconds. */
@@ -160,7 +171,8 @@ export class ContractBench {
   }
 
   /** Creates the network and Redis, waits until it answers, and starts watching it. */
-  async start(redisImage: string): Promise<void> {
+  async start(redisImage: string, say: (line: string) => void = () => undefined): Promise<void> {
+    await ensureImage(redisImage, say);
     const net = await docker(["network", "create", "--internal", "--label", "gpu-fleet.check=1", this.network]);
     if (net.code !== 0) throw new BenchError(`could not create the private network: ${net.stderr.trim()}`);
     this.networkMade = true;
