@@ -83,7 +83,7 @@ describe("npm run join-plan", () => {
     assert.deepEqual(kokoro.runFlags, [
       "--init", "--stop-signal", "SIGTERM", "--stop-timeout", "30", "--gpus", "device=0",
       "--user", "10001:10001", "--cap-drop", "ALL", "--memory", "2500m", "--memory-swap", "2500m", "--cpus", "2",
-      "--security-opt", "no-new-privileges:true", "--read-only", "--tmpfs", "/tmp:rw,nosuid,nodev",
+      "--security-opt", "no-new-privileges:true", "--read-only", "--tmpfs", "/tmp:rw,nosuid,nodev,mode=1777,uid=10001,gid=10001",
       "--mount", "type=bind,source=/run/gpu-fleet/mps,target=/run/gpu-fleet/mps", "--ipc", "host",
     ]);
     assert.deepEqual(kokoro.labels, {

@@ -11,7 +11,7 @@ describe("dockerRunFlags", () => {
     assert.deepEqual(dockerRunFlags(a.workers[0], a), [
       "--init", "--stop-signal", "SIGINT", "--stop-timeout", "7",
       "--user", "10001:10001", "--cap-drop", "ALL", "--memory", "128m", "--memory-swap", "128m", "--cpus", "2",
-      "--security-opt", "no-new-privileges:true", "--read-only", "--tmpfs", "/tmp:rw,nosuid,nodev",
+      "--security-opt", "no-new-privileges:true", "--read-only", "--tmpfs", "/tmp:rw,nosuid,nodev,mode=1777,uid=10001,gid=10001",
     ]);
   });
 
