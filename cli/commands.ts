@@ -23,4 +23,6 @@ export const COMMANDS: readonly CliCommand[] = [
   external("docs", "regenerate README's config reference from the schema (--check: fail when it is stale)", () => import("../scripts/docs")),
   external("rollout", "simulate a rollout: each service's running workers over time, blocked hosts, total time", () => import("../scripts/rollout")),
   external("service", "start or stop a manual service's workers on one host, checking its VRAM lease", () => import("../scripts/service")),
+  external("check-image", "run a service's image as the fleet would, next to a real Redis, and check the worker contract point by point", () => import("../scripts/check-image")),
+  external("tune", "measure throughput and p95 of the replicas × threads the planner allows on a host, and record the best", () => import("../scripts/tune")),
 ];

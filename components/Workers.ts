@@ -7,7 +7,7 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import type { HostPlan, WorkerPlan } from "./core/planner";
 import { shellEnv } from "./core/roles";
-import { workerContainer } from "./core/worker-container";
+import { gateTimeoutSeconds, workerContainer } from "./core/worker-container";
 import type { SecretRef } from "./core/schema";
 
 /**
@@ -20,11 +20,7 @@ import type { SecretRef } from "./core/schema";
  */
 export const CONTAINER_REPLACE_ON_CHANGES: readonly string[] = ["healthcheck", "init", "tmpfs", "cpuPeriod", "cpuQuota"];
 
-/** Seconds the health gate waits for a new container: its healthcheck's whole grace, or 30 s without one. */
-export function gateTimeoutSeconds(worker: WorkerPlan): number {
-  const h = worker.healthcheck;
-  return h === null ? 30 : h.startPeriodSeconds + h.intervalSeconds * (h.retries + 1) + h.timeoutSeconds;
-}
+export { gateTimeoutSeconds };
 
 export interface WorkersArgs {
   readonly plan: HostPlan;

@@ -203,7 +203,8 @@ plan_json="$(jq -c . "$plan_file" 2>/dev/null)" || die 2 "${plan_file} is not JS
 jq -e '(.version == 1) and (.host | type == "string") and (.fleet | type == "string") and (.roles | type == "array") and (.workers | type == "array") and (.secrets | type == "array")' <<<"$plan_json" >/dev/null \
   || die 2 "${plan_file} is not a version 1 join plan (npm run join-plan -- <stack> <host> --out FILE)"
 # Fail closed: a plan from before workers carried their privileges and limits would run them as the image says.
-jq -e 'all(.workers[]; .container | type == "object" and (.user | test("^[1-9][0-9]*:[1-9][0-9]*$")) and .capDrop == ["ALL"] and .noNewPrivileges == true)' <<<"$plan_json" >/dev/null \
+jq -e 'all(.workers[]; . as $w | (.container | type == "object" and (.user | test("^[1-9][0-9]*:[1-9][0-9]*$")) and .capDrop == ["ALL"] and .noNewPrivileges == true)
+  and (.runFlags | type == "array" and index(["--user", $w.container.user]) != null and index(["--cap-drop", "ALL"]) != null and index(["--security-opt", "no-new-privileges:true"]) != null))' <<<"$plan_json" >/dev/null \
   || die 2 "${plan_file} has workers without their container settings (non-root user, dropped capabilities): make a new plan with npm run join-plan"
 host="$(jq -r .host <<<"$plan_json")"
 fleet="$(jq -r .fleet <<<"$plan_json")"
@@ -381,7 +382,7 @@ spec_hash() {
 
 # docker run arguments of worker I with env file FILE and spec hash HASH, into the array run_args.
 build_run_args() {
-  local i=$1 file=$2 hash=$3 w gpu health flag
+  local i=$1 file=$2 hash=$3 w flag
   w="$(jq -c --argjson i "$i" '.workers[$i]' <<<"$plan_json")"
   # A manual worker is created stopped and stays stopped across reboots until an operator starts it
   # (npm run service -- start); docs/timeshare.md.
@@ -391,37 +392,12 @@ build_run_args() {
     restart=no
   fi
   run_args=("${verb[@]}" --name "$(jq -r .containerName <<<"$w")" --hostname "$(jq -r .name <<<"$w")"
-    --restart "$restart" --init --env-file "$file"
-    --stop-signal "$(jq -r .stopSignal <<<"$w")" --stop-timeout "$(jq -r .drainSeconds <<<"$w")"
+    --restart "$restart" --env-file "$file"
     --log-driver json-file --log-opt "max-size=${LOG_MAX_SIZE}" --log-opt "max-file=${LOG_MAX_FILE}")
-  gpu="$(jq -r '.gpu // empty' <<<"$w")"
-  [[ -z "$gpu" ]] || run_args+=(--gpus "device=${gpu}")
-  # Privileges and limits: the plan's container settings, the same Workers.ts gives the Pulumi path
-  # (components/core/worker-container.ts). A bind mount (not -v) fails when its source is missing
-  # instead of creating it as root.
-  while IFS= read -r -d '' flag; do run_args+=("$flag"); done < <(jq -j '.container |
-    ["--user", .user, "--cap-drop", (.capDrop | join(",")), "--memory", "\(.memoryMiB)m", "--memory-swap", "\(.memorySwapMiB)m", "--cpus", "\(.cpus)"]
-    + (if .noNewPrivileges then ["--security-opt", "no-new-privileges:true"] else [] end)
-    + ([.capAdd[] | ["--cap-add", .]] | add // [])
-    + (if .readOnlyRootFs then ["--read-only"] else [] end)
-    + ([.tmpfs | to_entries[] | ["--tmpfs", "\(.key):\(.value)"]] | add // [])
-    + ([.binds[] | ["--mount", "type=bind,source=\(.source),target=\(.target)"]] | add // [])
-    + (if .ipcHost then ["--ipc", "host"] else [] end)
-    + (if .cpuSet != null then ["--cpuset-cpus", .cpuSet] else [] end)
-    | map(tostring + "\u0000") | join("")' <<<"$w")
-  if [[ "$(jq -r '.healthcheck != null' <<<"$w")" == "true" ]]; then
-    # docker run takes the shell form: a CMD list is quoted for /bin/sh.
-    health="$(jq -r '.healthcheck.test | if type == "string" then . elif .[0] == "CMD-SHELL" then .[1] elif .[0] == "CMD" then .[1:] | @sh elif .[0] == "NONE" then "" else @sh end' <<<"$w")"
-    if [[ -z "$health" ]]; then
-      run_args+=(--no-healthcheck)
-    else
-      run_args+=(--health-cmd "$health"
-        --health-interval "$(jq -r .healthcheck.intervalSeconds <<<"$w")s"
-        --health-timeout "$(jq -r .healthcheck.timeoutSeconds <<<"$w")s"
-        --health-retries "$(jq -r .healthcheck.retries <<<"$w")"
-        --health-start-period "$(jq -r .healthcheck.startPeriodSeconds <<<"$w")s")
-    fi
-  fi
+  # Init, stop signal and drain time, GPU, privileges and limits, health check: the plan's runFlags,
+  # made by dockerRunFlags (components/core/worker-container.ts) from the same settings Workers.ts
+  # gives the Pulumi path; check-image and tune run workers with the same flags.
+  while IFS= read -r -d '' flag; do run_args+=("$flag"); done < <(jq -j '.runFlags | map(tostring + "\u0000") | join("")' <<<"$w")
   while IFS= read -r label; do run_args+=(--label "$label"); done < <(jq -r '.labels | to_entries[] | "\(.key)=\(.value)"' <<<"$w")
   run_args+=(--label "gpu-fleet.spec-hash=${hash}" --label "gpu-fleet.drain-seconds=$(jq -r .drainSeconds <<<"$w")")
   run_args+=("$(jq -r .image <<<"$w")")

@@ -12,7 +12,7 @@ import { planConfig } from "../components/core/pipeline";
 import { diagnosticLines } from "../components/core/report";
 import type { HostPlan, WorkerPlan } from "../components/core/planner";
 import { planRoles, roleContext, type RoleName } from "../components/core/roles";
-import { workerContainer, type WorkerContainerSettings } from "../components/core/worker-container";
+import { dockerRunFlags, workerContainer, type WorkerContainerSettings } from "../components/core/worker-container";
 import type { FleetSpec } from "../components/core/schema";
 import { loadStack, REPO_ROOT, UsageError } from "./lib/stack";
 
@@ -60,6 +60,11 @@ export interface JoinPlanWorker {
   readonly labels: Readonly<Record<string, string>>;
   /** Privileges and limits, the same settings components/Workers.ts gives the container. */
   readonly container: WorkerContainerSettings;
+  /**
+   * The `docker run` flags of `container`, the GPU, init, stop signal and health check, from
+   * dockerRunFlags (the one mapping; check-image and tune use it too). join-fleet.sh passes them as given.
+   */
+  readonly runFlags: readonly string[];
 }
 
 export interface JoinPlan {
@@ -121,6 +126,7 @@ function joinWorker(w: WorkerPlan, host: HostPlan, fleet: string): JoinPlanWorke
       "gpu-fleet.gpu": w.gpu === null ? "cpu" : String(w.gpu),
     },
     container: workerContainer(w, host),
+    runFlags: dockerRunFlags(w, host),
   };
 }
 

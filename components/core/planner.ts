@@ -19,7 +19,7 @@ import {
   mpsClientCap,
 } from "./catalog";
 import { DiagnosticList, didYouMean, type Diagnostic, type PathSegment } from "./diagnostics";
-import { DEFAULT_WORKER_UID, type HealthcheckSpec, type HostSpec, type PlannerInput, type SecretRef, type ServiceSpec } from "./schema";
+import { DEFAULT_WORKER_UID, type HealthcheckSpec, type HostSpec, type PlannerInput, type SecretRef, type ServiceSpec, type TunedSpec } from "./schema";
 
 /** Where the MPS daemon and its clients meet; off the default /tmp/nvidia-mps on purpose. */
 export const MPS_PIPE_DIRECTORY = "/run/gpu-fleet/mps";
@@ -106,6 +106,13 @@ export interface WorkerPlan {
   readonly rolloutAfter: string | null;
 }
 
+/** Where a service's replicas and threads on a host came from: the stack (`fixed`), the planner (`auto`), or a recorded measurement (`tuned`, with its date). */
+export type ReplicaSource = { readonly kind: "fixed" } | { readonly kind: "auto" } | { readonly kind: "tuned"; readonly at: string };
+
+export function describeSource(source: ReplicaSource): string {
+  return source.kind === "tuned" ? `tuned ${source.at}` : source.kind;
+}
+
 export interface HostPlan {
   readonly name: string;
   /** ssh: an existing machine Pulumi sets up over SSH; hcloud: a new Hetzner Cloud server; join: a machine that runs join-fleet.sh itself. */
@@ -116,6 +123,8 @@ export interface HostPlan {
   readonly ramMiB: { readonly total: number; readonly reserved: number; readonly used: number };
   readonly gpus: readonly GpuPlan[];
   readonly workers: readonly WorkerPlan[];
+  /** Per service on this host: where its replicas and threads came from. */
+  readonly sources: Readonly<Record<string, ReplicaSource>>;
   readonly nvidia: { readonly driver: DriverMode; readonly branch: string | null; readonly modules: "open" | "proprietary" | null };
   readonly mps: {
     readonly enabled: boolean;
@@ -229,8 +238,9 @@ interface Demand {
   readonly service: string;
   readonly spec: ServiceSpec;
   readonly threads: number;
-  /** `replicas: auto`: sized from what the fixed replicas leave. */
+  /** `replicas: auto` without a usable tune record: sized from what the fixed replicas leave. */
   readonly auto: boolean;
+  readonly source: ReplicaSource;
   /** undefined until auto replicas are resolved. */
   replicas: number | undefined;
 }
@@ -270,7 +280,8 @@ function planHost(name: string, host: HostSpec, input: PlannerInput, out: Diagno
     const spec = input.services[service];
     // replicas: 0 drains a service from a host; nothing of it runs there, so nothing to check.
     if (spec === undefined || worker.replicas === 0) continue;
-    const threads = worker.threads ?? spec.threads ?? input.defaults.threads;
+    const tuned = usableTuneRecord(name, service, worker, facts, out);
+    const threads = tuned?.threads ?? worker.threads ?? spec.threads ?? input.defaults.threads;
     if (threads > THREADS_KNEE) {
       out.warning(
         worker.threads !== undefined ? at("workers", service, "threads") : ["services", service, "threads"],
@@ -292,7 +303,13 @@ function planHost(name: string, host: HostSpec, input: PlannerInput, out: Diagno
       out.error(at("workers", service, "replicas"), `is auto, but ${service} is ${spec.residency}: its workers share the GPU's VRAM by leases, so more replicas add no capacity. Give a number, e.g. replicas: 1.`);
       continue;
     }
-    demands.push({ service, spec, threads, auto: worker.replicas === "auto", replicas: worker.replicas === "auto" ? undefined : worker.replicas });
+    if (tuned !== undefined) {
+      // A measured best is placed like fixed replicas: the other auto services share what it leaves.
+      demands.push({ service, spec, threads, auto: false, source: { kind: "tuned", at: tuned.at }, replicas: tuned.replicas });
+    } else {
+      const auto = worker.replicas === "auto";
+      demands.push({ service, spec, threads, auto, source: { kind: auto ? "auto" : "fixed" }, replicas: worker.replicas === "auto" ? undefined : worker.replicas });
+    }
   }
   if (out.errors.length > errorsBefore) return undefined;
 
@@ -431,6 +448,7 @@ function planHost(name: string, host: HostSpec, input: PlannerInput, out: Diagno
     ramMiB: { total: facts.ramMiB, reserved: reserved.ramMiB, used: ramUsed },
     gpus,
     workers,
+    sources: Object.fromEntries(demands.map((d) => [d.service, d.source])),
     nvidia,
     mps: {
       enabled: mpsGpus.length > 0,
@@ -659,8 +677,13 @@ interface GpuState {
 }
 
 /**
- * `replicas: auto` takes what the fixed replicas leave, shared equally among the host's auto
- * services: as many replicas as CPU threads, RAM and (for CUDA) VRAM and MPS clients allow.
+ * `replicas: auto` takes what the fixed (and tuned) replicas leave, in two steps:
+ *  1. Equal share: the free CPU threads, RAM and (for CUDA) each GPU's VRAM and MPS clients are split
+ *     equally among the host's auto services; each gets as many whole workers as its share holds.
+ *  2. Remainder: then, round after round, each auto service in the host's order of `workers` gets
+ *     one more worker if a whole one still fits (threads, RAM, and a GPU placed the way placement
+ *     places it), until a round adds none. No whole worker that fits stays idle.
+ * README, "What the planner checks", states the same rule.
  */
 function resolveAutoReplicas(host: string, demands: Demand[], usableCores: number, usableRam: number, gpus: GpuState[], out: DiagnosticList): void {
   const autos = demands.filter((d) => d.replicas === undefined);
@@ -671,25 +694,13 @@ function resolveAutoReplicas(host: string, demands: Demand[], usableCores: numbe
   // What each GPU has left once the fixed replicas are placed the way placement places them
   // (residents first, then time-shared; most free VRAM first; resident + largest on-demand). An even
   // spread over the GPUs would overcount a GPU the fixed replicas fill.
-  const sim = gpus.map((g) => ({ capacityMiB: g.capacityMiB, residentMiB: 0, largestMiB: 0, clients: 0, cap: g.cap }));
-  for (const demand of placementOrder(fixed)) {
-    if (demand.spec.device !== "cuda") continue;
-    const vram = demand.spec.vramMiB ?? 0;
-    const timeShared = isTimeShared(demand.spec);
-    for (let r = 0; r < (demand.replicas ?? 0); r++) {
-      const peakWith = (g: (typeof sim)[number]): number => (timeShared ? g.residentMiB + Math.max(g.largestMiB, vram) : g.residentMiB + vram + g.largestMiB);
-      const free = (g: (typeof sim)[number]): number => g.capacityMiB - g.residentMiB - g.largestMiB;
-      const chosen = sim.filter((g) => peakWith(g) <= g.capacityMiB && g.clients < g.cap).sort((a, b) => free(b) - free(a))[0];
-      if (chosen === undefined) break; // placement reports the replica that does not fit
-      if (timeShared) chosen.largestMiB = Math.max(chosen.largestMiB, vram);
-      else chosen.residentMiB += vram;
-      chosen.clients += 1;
-    }
-  }
-  const freeVramPerGpu = sim.map((g) => g.capacityMiB - g.residentMiB - g.largestMiB);
-  const freeClientsPerGpu = sim.map((g) => g.cap - g.clients);
+  const afterFixed = simulateGpus(gpus, placementOrder(fixed), (d) => d.replicas ?? 0).sim;
+  const freeVramPerGpu = afterFixed.map((g) => g.capacityMiB - g.residentMiB - g.largestMiB);
+  const freeClientsPerGpu = afterFixed.map((g) => g.cap - g.clients);
   const cudaAutos = autos.filter((d) => d.spec.device === "cuda").length;
 
+  // 1. Equal share.
+  const counts = new Map<Demand, number>();
   for (const demand of autos) {
     const byCpu = Math.floor(Math.max(0, freeCores) / autos.length / demand.threads);
     const byRam = Math.floor(Math.max(0, freeRam) / autos.length / demand.spec.ramMiB);
@@ -701,6 +712,29 @@ function resolveAutoReplicas(host: string, demands: Demand[], usableCores: numbe
       );
       replicas = Math.min(replicas, byGpu);
     }
+    counts.set(demand, replicas);
+  }
+
+  // 2. Remainder, one whole worker at a time.
+  const count = (d: Demand): number => counts.get(d) ?? d.replicas ?? 0;
+  const fits = (): boolean => {
+    if (sum(demands.map((d) => count(d) * d.threads)) > usableCores) return false;
+    if (sum(demands.map((d) => count(d) * d.spec.ramMiB)) > usableRam) return false;
+    // Every auto replica must place after the fixed ones (a fixed replica that does not fit is placement's error).
+    const { placed } = simulateGpus(gpus, placementOrder(demands), count);
+    return autos.every((d) => d.spec.device !== "cuda" || placed.get(d) === count(d));
+  };
+  for (let added = true; added; ) {
+    added = false;
+    for (const demand of autos) {
+      counts.set(demand, count(demand) + 1);
+      if (fits()) added = true;
+      else counts.set(demand, count(demand) - 1);
+    }
+  }
+
+  for (const demand of autos) {
+    const replicas = count(demand);
     if (replicas < 1) {
       out.error(["hosts", host, "workers", demand.service, "replicas"], `is auto, but ${host} has no room left for one ${demand.service} worker (${demand.threads} threads, ${demand.spec.ramMiB} MiB RAM${demand.spec.device === "cuda" ? `, ${demand.spec.vramMiB} MiB VRAM` : ""}). Lower the other workers on ${host}, or remove ${demand.service} from it.`);
       demand.replicas = 0;
@@ -708,6 +742,54 @@ function resolveAutoReplicas(host: string, demands: Demand[], usableCores: numbe
       demand.replicas = replicas;
     }
   }
+}
+
+/**
+ * Places the CUDA replicas of `demands` (in the given order, `count` each) on copies of the GPUs the
+ * way placement does: the GPU with the most free VRAM that takes the replica (resident + largest
+ * on-demand within capacity, MPS clients under the cap). Returns the GPUs' state and how many
+ * replicas of each demand were placed; a demand stops at its first replica that fits nowhere.
+ */
+function simulateGpus(gpus: readonly GpuState[], demands: readonly Demand[], count: (d: Demand) => number) {
+  const sim = gpus.map((g) => ({ capacityMiB: g.capacityMiB, residentMiB: 0, largestMiB: 0, clients: 0, cap: g.cap }));
+  const placed = new Map<Demand, number>();
+  for (const demand of demands) {
+    if (demand.spec.device !== "cuda") continue;
+    const vram = demand.spec.vramMiB ?? 0;
+    const timeShared = isTimeShared(demand.spec);
+    let n = 0;
+    for (let r = 0; r < count(demand); r++) {
+      const peakWith = (g: (typeof sim)[number]): number => (timeShared ? g.residentMiB + Math.max(g.largestMiB, vram) : g.residentMiB + vram + g.largestMiB);
+      const free = (g: (typeof sim)[number]): number => g.capacityMiB - g.residentMiB - g.largestMiB;
+      const chosen = sim.filter((g) => peakWith(g) <= g.capacityMiB && g.clients < g.cap).sort((a, b) => free(b) - free(a))[0];
+      if (chosen === undefined) break;
+      if (timeShared) chosen.largestMiB = Math.max(chosen.largestMiB, vram);
+      else chosen.residentMiB += vram;
+      chosen.clients += 1;
+      n++;
+    }
+    placed.set(demand, n);
+  }
+  return { sim, placed };
+}
+
+/**
+ * The tune record of `service` on `host`, when plan should use it: replicas are auto, and the host's
+ * cores and RAM are what they were when it was measured. Otherwise a warning and undefined.
+ */
+function usableTuneRecord(host: string, service: string, worker: HostSpec["workers"][string], facts: MachineFacts, out: DiagnosticList): TunedSpec | undefined {
+  const tuned = worker.tuned;
+  if (tuned === undefined) return undefined;
+  const path = ["hosts", host, "workers", service, "tuned"];
+  if (worker.replicas !== "auto") {
+    out.warning(path, `is ignored: replicas is ${worker.replicas}, fixed. Set replicas: auto to use the measured ${tuned.replicas} × ${tuned.threads} threads, or remove tuned.`);
+    return undefined;
+  }
+  if (tuned.cores !== facts.cores || tuned.ramMiB !== facts.ramMiB) {
+    out.warning(path, `is ignored: it was measured on ${tuned.cores} cores and ${tuned.ramMiB} MiB, but ${host} now has ${facts.cores} cores and ${facts.ramMiB} MiB; auto applies. Run gpu-fleet tune again for ${service} on ${host}.`);
+    return undefined;
+  }
+  return tuned;
 }
 
 function describeDemands(demands: readonly Demand[], each: (d: Demand) => string): string {

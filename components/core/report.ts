@@ -3,7 +3,7 @@
 
 import type { Diagnostic } from "./diagnostics";
 import type { PipelineResult } from "./pipeline";
-import type { HostPlan, WorkerPlan } from "./planner";
+import { describeSource, type HostPlan, type WorkerPlan } from "./planner";
 
 export interface PlanJson {
   hosts: {
@@ -26,6 +26,8 @@ export interface PlanJson {
       headroomMiB: number;
     }[];
     workers: { service: string; replica: number; threads: number; device: "cuda" | "cpu"; gpu: number | null; residency: WorkerPlan["residency"] }[];
+    /** Per service: where its replicas and threads came from: `fixed`, `auto` or `tuned <date>`. */
+    sources: Record<string, string>;
     nvidia: HostPlan["nvidia"];
   }[];
   errors: { host: string | null; path: string; message: string }[];
@@ -53,6 +55,7 @@ export function planJson(result: PipelineResult): PlanJson {
         headroomMiB: g.headroomMiB,
       })),
       workers: h.workers.map((w) => ({ service: w.service, replica: w.replica, threads: w.threads, device: w.device, gpu: w.gpu, residency: w.residency })),
+      sources: Object.fromEntries(Object.entries(h.sources).map(([service, source]) => [service, describeSource(source)])),
       nvidia: h.nvidia,
     })),
     errors: result.errors.map(diagnostic),
@@ -89,7 +92,9 @@ export function planTable(result: PipelineResult): string {
     let label = "workers";
     if (groups.size === 0) lines.push(row(label, "none"));
     for (const [key, g] of groups) {
-      lines.push(row(label, `${key.split("/")[0]} × ${g.count}  × ${g.threads} threads  ${g.device} → ${[...g.gpus].join(", ")}${g.residency}`));
+      const service = key.split("/")[0];
+      const source = host.sources[service];
+      lines.push(row(label, `${service} × ${g.count}  × ${g.threads} threads  ${g.device} → ${[...g.gpus].join(", ")}${g.residency}  (${source === undefined ? "fixed" : describeSource(source)})`));
       label = "";
     }
     lines.push("");

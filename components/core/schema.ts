@@ -226,6 +226,17 @@ const EnvValue = z.union(
   { error: "must be a string, or { secret: <config key> } for a value set with `pulumi config set --secret`" },
 );
 
+/** How check-image and tune give a worker work and recognise its answer (docs/worker-contract.md, "Sample job"). */
+const SampleJobSchema = z
+  .strictObject({
+    queue: z.string().min(1).meta(doc("Redis list the worker takes jobs from; the check pushes with LPUSH, so a worker pops the oldest with RPOP/BRPOP/BLMOVE RIGHT.")),
+    payload: z.string().min(1).refine((p) => p.includes("{id}"), "must contain {id}, replaced by a unique id per job, so each job can be told apart").meta(doc("The job, as pushed; `{id}` is replaced by a unique id per job.", { allowed: "a string containing `{id}`" })),
+    results: z.string().min(1).meta(doc("Redis list the worker pushes its answers to.")),
+    answer: z.string().min(1).refine((p) => p.includes("{id}"), "must contain {id}: an answer is recognised by the job's id").meta(doc("An entry of `results` that contains this (with `{id}` replaced) answers that job.", { allowed: "a string containing `{id}`" })),
+    timeoutSeconds: z.int().min(1).max(3600).default(60).meta(doc("How long one job may take before the check calls it unanswered.")),
+  })
+  .meta(doc("A sample job for `gpu-fleet check-image` and `gpu-fleet tune` (docs/worker-contract.md).", { inline: true }));
+
 const ServiceSchema = z
   .strictObject({
     image: z.string().min(1).meta(doc("Image with a tag or digest (`ghcr.io/example/kokoro-gpu:1.4.0`); no tag is an error, `latest` warns.")),
@@ -256,6 +267,7 @@ const ServiceSchema = z
     drainSeconds: z.int().min(0).max(3600).default(30).meta(doc("Time a worker gets after `stopSignal` to finish its job before it is killed.")),
     stopSignal: z.enum(LINUX_SIGNALS).default("SIGTERM").meta(doc("Signal that asks a worker to drain.", { allowed: "a Linux signal name, e.g. `SIGTERM`" })),
     command: z.array(z.string()).optional().meta(doc("Command override, as a list.", { defaultText: "image's" })),
+    sampleJob: SampleJobSchema.optional(),
     env: z.record(z.string(), EnvValue).default({}).meta(doc("Extra env: strings, or `{ secret: <config key> }`. Names the fleet sets itself (the worker contract) are refused.", { inline: true })),
     maxUnavailable: z.int().min(1).optional().meta(doc("How many of the service's workers a rollout replaces at once, fleet-wide; split among its hosts, each at least 1 (so at least the number of hosts that run it), and below the service's worker count.", { defaultText: "a quarter of its workers, at least one per host that runs it" })),
     residency: z.enum(["resident", "onDemand", "manual"]).default("resident").meta(doc("When a cuda worker holds its VRAM (docs/timeshare.md): `resident`, always; `onDemand`, from its first job until `idleUnloadSeconds` without one, under a VRAM lease; `manual`, while an operator has it started (`gpu-fleet service start`), under a VRAM lease.")),
@@ -333,11 +345,26 @@ const GpuSchema = z.strictObject({
   computeCapability: z.number().min(3).max(20).optional().meta(doc("Compute capability (`nvidia-smi --query-gpu=compute_cap --format=csv`) of a GPU not in the catalog.")),
 });
 
+/** A measured best split of one service on one host, as `gpu-fleet tune` records it (docs/worker-contract.md, "Tuning"). */
+const TunedSchema = z
+  .strictObject({
+    replicas: z.int().min(1).meta(doc("The measured best replicas.")),
+    threads: Threads.meta(doc("The measured best threads per replica.")),
+    at: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "must be the date of the measurement, YYYY-MM-DD").meta(doc("Date of the measurement.", { allowed: "`YYYY-MM-DD`" })),
+    cores: z.int().min(1).meta(doc("The host's cores when measured; another count now makes plan ignore the record (a warning).")),
+    ramMiB: Mib.meta(doc("The host's RAM when measured; another size now makes plan ignore the record (a warning).")),
+    jobsPerSecond: z.number().min(0).meta(doc("Measured throughput of the best candidate.")),
+    p95Ms: z.number().min(0).meta(doc("Measured 95th-percentile job latency of the best candidate, ms.")),
+    image: z.string().min(1).meta(doc("The image measured.")),
+  })
+  .meta(doc("Written by `gpu-fleet tune`: with `replicas: auto`, plan uses these replicas and threads (source `tuned <at>`).", { inline: true }));
+
 const HostWorkerSchema = z.strictObject({
   replicas: z
     .union([z.int().min(0), z.literal("auto")], { error: "must be a whole number or auto" })
-    .meta(doc("`auto` takes what cores, RAM, VRAM and MPS clients allow, shared equally among the host's auto services; `0` drains the service from the host.", { allowed: "whole number ≥ 0, or `auto`" })),
+    .meta(doc("`auto` takes what cores, RAM, VRAM and MPS clients allow: an equal share for each auto service, then the remainder one worker at a time in the host's order while a whole worker fits (README, \"What the planner checks\"); with a `tuned` record, the measured best; `0` drains the service from the host.", { allowed: "whole number ≥ 0, or `auto`" })),
   threads: Threads.optional().meta(doc("Threads per replica on this host; overrides the service's.", { defaultText: "the service's" })),
+  tuned: TunedSchema.optional(),
 });
 
 const HostSchema = z
@@ -437,6 +464,8 @@ export type DefaultsSpec = z.output<typeof DefaultsSchema>;
 export type ServiceSpec = z.output<typeof ServiceSchema>;
 export type HealthcheckSpec = z.output<typeof HealthcheckSchema>;
 export type HostSpec = z.output<typeof HostSchema>;
+export type TunedSpec = z.output<typeof TunedSchema>;
+export type SampleJobSpec = z.output<typeof SampleJobSchema>;
 export type HcloudFleetSpec = z.output<typeof HcloudFleetSchema>;
 
 export interface FleetSpec {

@@ -39,6 +39,12 @@ export function tmpfsOptions(uid: number): string {
   return `rw,nosuid,nodev,mode=1777,uid=${uid},gid=${uid}`;
 }
 
+/** Seconds the health gate (and check-image) waits for a new container: its healthcheck's whole grace, or 30 s without one. */
+export function gateTimeoutSeconds(worker: WorkerPlan): number {
+  const h = worker.healthcheck;
+  return h === null ? 30 : h.startPeriodSeconds + h.intervalSeconds * (h.retries + 1) + h.timeoutSeconds;
+}
+
 export function workerContainer(worker: WorkerPlan, host: Pick<HostPlan, "mps">): WorkerContainerSettings {
   return {
     user: `${worker.user}:${worker.user}`,
@@ -58,4 +64,50 @@ export function workerContainer(worker: WorkerPlan, host: Pick<HostPlan, "mps">)
     cpus: worker.threads,
     cpuSet: worker.cpuSet,
   };
+}
+
+/**
+ * The `docker run` flags of one worker: what every path that starts a worker with the docker CLI
+ * passes (scripts/join-fleet.sh reads them from the join plan, `gpu-fleet check-image` and
+ * `gpu-fleet tune` use them directly). Init, stop signal and drain time, the GPU, the privileges and
+ * limits of workerContainer, and the health check. Not included, because each caller sets its own:
+ * name, hostname, restart policy, env (file), log options, labels, image and command.
+ * components/Workers.ts maps the same settings to docker.Container inputs.
+ */
+export function dockerRunFlags(worker: WorkerPlan, host: Pick<HostPlan, "mps">): string[] {
+  const settings = workerContainer(worker, host);
+  const flags = ["--init", "--stop-signal", worker.stopSignal, "--stop-timeout", String(worker.drainSeconds)];
+  if (worker.gpu !== null) flags.push("--gpus", `device=${worker.gpu}`);
+  // A bind mount (not -v) fails when its source is missing instead of creating it as root.
+  flags.push("--user", settings.user, "--cap-drop", settings.capDrop.join(","), "--memory", `${settings.memoryMiB}m`, "--memory-swap", `${settings.memorySwapMiB}m`, "--cpus", String(settings.cpus));
+  if (settings.noNewPrivileges) flags.push("--security-opt", "no-new-privileges:true");
+  for (const cap of settings.capAdd) flags.push("--cap-add", cap);
+  if (settings.readOnlyRootFs) flags.push("--read-only");
+  for (const [path, options] of Object.entries(settings.tmpfs)) flags.push("--tmpfs", `${path}:${options}`);
+  for (const bind of settings.binds) flags.push("--mount", `type=bind,source=${bind.source},target=${bind.target}`);
+  if (settings.ipcHost) flags.push("--ipc", "host");
+  if (settings.cpuSet !== null) flags.push("--cpuset-cpus", settings.cpuSet);
+  const health = worker.healthcheck;
+  if (health !== null) {
+    // docker run takes the shell form: a CMD list is quoted for /bin/sh.
+    const test = health.test;
+    const command = typeof test === "string" ? test : test[0] === "CMD-SHELL" ? (test[1] ?? "") : test[0] === "NONE" ? "" : (test[0] === "CMD" ? test.slice(1) : test).map(shellQuote).join(" ");
+    if (command === "") {
+      flags.push("--no-healthcheck");
+    } else {
+      flags.push(
+        "--health-cmd", command,
+        "--health-interval", `${health.intervalSeconds}s`,
+        "--health-timeout", `${health.timeoutSeconds}s`,
+        "--health-retries", String(health.retries),
+        "--health-start-period", `${health.startPeriodSeconds}s`,
+      );
+    }
+  }
+  return flags;
+}
+
+/** One word for /bin/sh, as jq's @sh quotes it: in single quotes, a quote as '\''. */
+function shellQuote(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`;
 }

@@ -79,6 +79,13 @@ describe("npm run join-plan", () => {
       cpus: 2,
       cpuSet: null,
     });
+    // ... and as docker run flags (dockerRunFlags), which join-fleet.sh passes as given.
+    assert.deepEqual(kokoro.runFlags, [
+      "--init", "--stop-signal", "SIGTERM", "--stop-timeout", "30", "--gpus", "device=0",
+      "--user", "10001:10001", "--cap-drop", "ALL", "--memory", "2500m", "--memory-swap", "2500m", "--cpus", "2",
+      "--security-opt", "no-new-privileges:true", "--read-only", "--tmpfs", "/tmp:rw,nosuid,nodev,mode=1777,uid=10001,gid=10001",
+      "--mount", "type=bind,source=/run/gpu-fleet/mps,target=/run/gpu-fleet/mps", "--ipc", "host",
+    ]);
     assert.deepEqual(kokoro.labels, {
       "gpu-fleet.fleet": "gpu-fleet-laptop",
       "gpu-fleet.host": "desktop",

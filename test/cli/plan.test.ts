@@ -16,7 +16,7 @@ describe("npm run plan", () => {
     for (const host of ["gex44-1", "gex44-2", "gtx1080-box", "cpu-1"]) assert.match(result.stdout, new RegExp(`^${host}  `, "m"));
     assert.match(result.stdout, /^  CPU +10\/19 threads +\(20 cores, 1 reserved\)$/m);
     assert.match(result.stdout, /^  GPU 0 +GeForce GTX 1080 +cc 6\.1 +VRAM 1500 MiB\/7680 MiB +3 workers +MPS on, no limits \(pre-Volta\)$/m);
-    assert.match(result.stdout, /^  workers +kokoro-cpu × 3 +× 2 threads +cpu → CPU$/m);
+    assert.match(result.stdout, /^  workers +kokoro-cpu × 3 +× 2 threads +cpu → CPU  \(auto\)$/m);
     assert.match(result.stdout, /4 hosts planned, 20 workers; 0 errors, 0 warnings/);
   });
 

@@ -206,9 +206,10 @@ describe("join-fleet.sh on a fresh Debian 12 host", { skip: enabled ? false : HO
     }
     const runs = r.stdout.split("\n").filter((l) => l.startsWith("would run: docker run "));
     assert.equal(runs.length, 2, r.stdout);
-    assert.match(runs[0]!, /--name echo-1 --hostname join-box-echo-1 --restart unless-stopped --init --env-file \S+ --stop-signal SIGTERM --stop-timeout 5 --log-driver json-file --log-opt max-size=50m --log-opt max-file=5 /);
-    // The container settings of components/core/worker-container.ts, as Workers.ts applies them.
-    assert.match(runs[0]!, / --user 10001:10001 --cap-drop ALL --memory 128m --memory-swap 128m --cpus 1 --security-opt no-new-privileges:true --read-only --tmpfs \/tmp:rw\\?,nosuid\\?,nodev\\?,mode=1777\\?,uid=10001\\?,gid=10001 /);
+    assert.match(runs[0]!, /^would run: docker run -d --name echo-1 --hostname join-box-echo-1 --restart unless-stopped --env-file \S+ --log-driver json-file --log-opt max-size=50m --log-opt max-file=5 /);
+    // The plan's runFlags (dockerRunFlags: the settings of components/core/worker-container.ts, as
+    // Workers.ts applies them), in their order.
+    assert.match(runs[0]!, / --init --stop-signal SIGTERM --stop-timeout 5 --user 10001:10001 --cap-drop ALL --memory 128m --memory-swap 128m --cpus 1 --security-opt no-new-privileges:true --read-only --tmpfs \/tmp:rw\\?,nosuid\\?,nodev\\?,mode=1777\\?,uid=10001\\?,gid=10001 /);
     assert.doesNotMatch(runs[0]!, /--ipc host|--mount/, "a CPU worker gets host IPC or the MPS pipe");
     assert.match(runs[0]!, /--label gpu-fleet\.host=join-box .*--label gpu-fleet\.gpu=cpu --label gpu-fleet\.spec-hash=[0-9a-f]{64} .*fleet-test-worker:1$/);
     assert.match(r.stdout, /^ {2}env-file: REDIS_URL=\[secret\]$/m);

@@ -82,7 +82,7 @@ describe("stack config schema", () => {
     const errors = errorsOf(mutate((v) => (hosts(v)["gex44-1"].workers = { kokoro: { replica: 3 } })));
     // One mistake, one error: not also "replicas is missing".
     assert.deepEqual(errors.map((e) => e.path), ["hosts.gex44-1.workers.kokoro.replica"]);
-    assert.match(errors[0].message, /unknown key 'replica'\. Did you mean 'replicas'\? Known keys here: replicas, threads\./);
+    assert.match(errors[0].message, /unknown key 'replica'\. Did you mean 'replicas'\? Known keys here: replicas, threads, tuned\./);
   });
 
   it("explains wrong types and values", () => {
