@@ -78,7 +78,7 @@ async function lookAt(host: HostPlan, spec: FleetSpec, fleet: string, extraKeys:
 }
 
 /** How to reach a host, or why it cannot be reached. */
-function targetOf(host: HostPlan, spec: FleetSpec, extraKeys: ReturnType<typeof parseKnownHosts>, via: StatusOptions["via"]): SshTarget | string {
+export function targetOf(host: HostPlan, spec: FleetSpec, extraKeys: ReturnType<typeof parseKnownHosts>, via: StatusOptions["via"]): SshTarget | string {
   const ssh = spec.hosts[host.name]?.ssh;
   const keysFor = (names: string[], pinned: HostKeySetting | undefined): KnownHostKey[] => [
     ...pinnedKeys(pinned),
