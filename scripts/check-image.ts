@@ -5,13 +5,10 @@
 
 import type { HostPlan, WorkerPlan } from "../components/core/planner";
 import type { SampleJobSpec, ServiceSpec } from "../components/core/schema";
-import { readFileSync } from "node:fs";
 import { gateTimeoutSeconds, workerContainer } from "../components/core/worker-container";
-import { dockerOverSsh, type DockerOverSsh } from "./lib/docker-over-ssh";
-import { parseKnownHosts } from "./lib/ssh";
-import { targetOf } from "./status";
+import { REMOTE_USAGE, remoteOptions, useHostDocker, type DockerOverSsh } from "./lib/docker-over-ssh";
 import { BenchError, ContractBench, DEFAULT_REDIS_IMAGE, docker, ensureImage, sleep, type ProcessSample } from "./lib/contract-run";
-import { findTarget, parseOptions, TargetError, wholeNumber } from "./lib/contract-target";
+import { findTarget, hostTarget, parseOptions, TargetError, wholeNumber } from "./lib/contract-target";
 import { UsageError } from "./lib/stack";
 
 export const USAGE = `usage: gpu-fleet check-image <stack> <service> [--host <host> [--local] [--via tailnet|address] [-i key] [--ssh-config file] [--known-hosts file]] [--jobs N] [--redis-image IMAGE] [--json]
@@ -32,10 +29,7 @@ and reports pass/fail per point of docs/worker-contract.md:
                  lease directories); without it: on the local Docker, with the settings of the first
                  host that runs the service
   --local        with --host: that host's settings, but on the local Docker
-  --via          tailnet (default) or address: reach the host by its tailnet name or ssh.address
-  -i             a private key file for SSH (default: the runner's agent and ssh config)
-  --ssh-config   an ssh_config file (ssh -F), e.g. for a ProxyCommand
-  --known-hosts  a known_hosts file with the keys of hosts the stack does not pin (Hetzner Cloud servers)
+${REMOTE_USAGE}
   --jobs         sample jobs for the memory point (default 10)
   --redis-image  the image Redis runs from (default ${DEFAULT_REDIS_IMAGE}; it needs sh and redis-server)
   --json         {stack, service, host, image, points: [{point, pass, detail}], passed, failed}
@@ -87,26 +81,17 @@ export async function run(argv: string[]): Promise<number> {
   }
   const say = (line: string): void => void (json ? process.stderr : process.stdout).write(`${line}\n`);
   const { worker, host } = target;
-  const via = options.get("--via") ?? "tailnet";
-  if (via !== "tailnet" && via !== "address") throw new UsageError(`--via '${via}' is not tailnet or address\n${USAGE}`);
   const remote = options.has("--host") && !set.has("--local");
   let transport: DockerOverSsh | undefined;
   if (remote) {
-    const extraKeys = options.has("--known-hosts") ? parseKnownHosts(readFileSync(options.get("--known-hosts") ?? "", "utf8")) : [];
-    const sshTarget = host.kind === "join" ? `${host.name} joins by itself (no SSH from here): run check-image on it without --host, or with --local here` : targetOf(host, target.spec, extraKeys, via);
-    if (typeof sshTarget === "string") {
-      process.stderr.write(`check-image: ${host.name}: ${sshTarget}\n`);
+    const ssh = remoteOptions(options);
+    if (typeof ssh === "string") throw new UsageError(`${ssh}\n${USAGE}`);
+    const used = useHostDocker(hostTarget(target, ssh, "check-image"), ssh);
+    if (typeof used === "string") {
+      process.stderr.write(`check-image: ${host.name}: ${used}\n`);
       return 1;
     }
-    try {
-      transport = dockerOverSsh(sshTarget, { connectTimeoutSeconds: 10, deadlineMs: 0, identityFile: options.get("-i"), configFile: options.get("--ssh-config") });
-    } catch (error) {
-      process.stderr.write(`check-image: ${error instanceof Error ? error.message : String(error)}\n`);
-      return 1;
-    }
-    // Every docker call of the check (contract-run.ts) reads DOCKER_HOST and PATH from here.
-    process.env.DOCKER_HOST = transport.env.DOCKER_HOST;
-    process.env.PATH = transport.env.PATH;
+    transport = used;
   }
   say(`check-image ${target.stack.name} ${service} with ${host.name}'s settings${remote ? `, on ${host.name} over SSH` : ", on the local Docker"}: ${worker.image}, ${worker.threads} threads, ${worker.ramMiB} MiB, ${worker.stopSignal} then ${worker.drainSeconds} s`);
   let points: PointResult[];

@@ -57,3 +57,41 @@ export function dockerOverSsh(target: SshTarget, options: SshOptions, base: Node
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
+
+/** The SSH options of `check-image --host` and `tune`, as `gpu-fleet status` takes them. */
+export interface RemoteOptions {
+  readonly via: "tailnet" | "address";
+  readonly identity?: string;
+  readonly sshConfig?: string;
+  /** known_hosts lines for hosts the stack pins no key for (Hetzner Cloud servers). */
+  readonly knownHosts?: string;
+}
+
+/** The usage lines of those options, one text for both commands. */
+export const REMOTE_USAGE = `  --via          tailnet (default) or address: reach the host by its tailnet name or ssh.address
+  -i             a private key file for SSH (default: the runner's agent and ssh config)
+  --ssh-config   an ssh_config file (ssh -F), e.g. for a ProxyCommand
+  --known-hosts  a known_hosts file with the keys of hosts the stack does not pin (Hetzner Cloud servers)`;
+
+/** Reads those options; throws a message for a bad --via. */
+export function remoteOptions(options: ReadonlyMap<string, string>): RemoteOptions | string {
+  const via = options.get("--via") ?? "tailnet";
+  if (via !== "tailnet" && via !== "address") return `--via '${via}' is not tailnet or address`;
+  return { via, identity: options.get("-i"), sshConfig: options.get("--ssh-config"), knownHosts: options.get("--known-hosts") };
+}
+
+/**
+ * Points this process's docker CLI at the host over SSH (DOCKER_HOST and PATH in process.env, which
+ * every docker call of the contract bench reads), or says why it cannot. The caller runs cleanup().
+ */
+export function useHostDocker(target: SshTarget | string, options: RemoteOptions): DockerOverSsh | string {
+  if (typeof target === "string") return target;
+  try {
+    const transport = dockerOverSsh(target, { connectTimeoutSeconds: 10, deadlineMs: 0, identityFile: options.identity, configFile: options.sshConfig });
+    process.env.DOCKER_HOST = transport.env.DOCKER_HOST;
+    process.env.PATH = transport.env.PATH;
+    return transport;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+}

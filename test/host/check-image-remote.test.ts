@@ -12,6 +12,7 @@ import * as path from "node:path";
 import { checkPrerequisites, dockerHost, enabled, HOW_TO_RUN, repoRoot, TestHost } from "./harness";
 import { referenceService } from "./reference-worker/stack";
 import type { CheckReport } from "../../scripts/check-image";
+import type { TuneReport } from "../../scripts/tune";
 
 /** openssh-server and what a minbase Debian 12 lacks of its dependencies (as test/host/status.test.ts). */
 const SSH_PACKAGES = [
@@ -105,6 +106,18 @@ describe("gpu-fleet check-image --host on a Debian 12 host over SSH", { skip: en
     // Not one on the runner's dockerd.
     const local = spawnSync("docker", ["events", "--since", since, "--until", String(Math.floor(Date.now() / 1000)), "--filter", "label=gpu-fleet.check=1", "--filter", "event=start", "--format", "{{.Actor.Attributes.name}}"], { env: outer(), encoding: "utf8" });
     assert.equal(local.stdout.trim(), "", "a check container ran on the runner's dockerd");
+  });
+
+  it("tune measures on the host itself over SSH, too", async () => {
+    const since = (await host.out("date +%s")).trim();
+    const r = gpuFleet(["tune", stackFile, "remote-box", "ref", "--via", "address", "--ssh-config", sshConfig, "-i", key, "--redis-image", image, "--jobs", "2", "--budget", "3", "--no-record", "--json"]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const report = JSON.parse(r.stdout) as TuneReport;
+    assert.ok(report.candidates.some((c) => c.status === "measured"), JSON.stringify(report.candidates));
+    assert.match(r.stderr, /tune ref on remote-box over SSH/);
+    const starts = await host.out(`docker events --since ${since} --until "$(date +%s)" --filter label=gpu-fleet.check=1 --filter event=start --format '{{.Actor.Attributes.name}}' | wc -l`);
+    assert.ok(Number(starts) >= 2, `${starts} bench containers started on the host`);
+    assert.equal(await host.out("docker ps -aq --filter label=gpu-fleet.check=1; docker network ls -q --filter label=gpu-fleet.check=1"), "");
   });
 
   it("refuses a host that presents another key than the pinned one, at once, naming it", () => {
