@@ -6,11 +6,12 @@
 import type { HostPlan, WorkerPlan } from "../components/core/planner";
 import type { SampleJobSpec, ServiceSpec } from "../components/core/schema";
 import { gateTimeoutSeconds, workerContainer } from "../components/core/worker-container";
+import { REMOTE_USAGE, remoteOptions, useHostDocker, type DockerOverSsh } from "./lib/docker-over-ssh";
 import { BenchError, ContractBench, DEFAULT_REDIS_IMAGE, docker, ensureImage, sleep, type ProcessSample } from "./lib/contract-run";
-import { findTarget, parseOptions, TargetError, wholeNumber } from "./lib/contract-target";
+import { findTarget, hostTarget, parseOptions, TargetError, wholeNumber } from "./lib/contract-target";
 import { UsageError } from "./lib/stack";
 
-export const USAGE = `usage: gpu-fleet check-image <stack> <service> [--host <host>] [--jobs N] [--redis-image IMAGE] [--json]
+export const USAGE = `usage: gpu-fleet check-image <stack> <service> [--host <host> [--local] [--via tailnet|address] [-i key] [--ssh-config file] [--known-hosts file]] [--jobs N] [--redis-image IMAGE] [--json]
 
 Runs the service's image as the fleet would run it on the host (its env, user, capabilities, read-only
 root, writable paths, memory and CPU limits, stop signal and health check: the same docker run flags
@@ -24,14 +25,16 @@ and reports pass/fail per point of docs/worker-contract.md:
   stops       on its stop signal it exits within drainSeconds, not killed
   keeps-jobs  the job in hand when it is stopped is answered or back in the queue
   -s, --stack    a name under stacks/ or a stack file
-  --host         whose settings (threads, env, GPU) to use (default: the first host that runs it)
+  --host         run on that fleet host over SSH, with its settings (threads, env, GPU, MPS pipe and
+                 lease directories); without it: on the local Docker, with the settings of the first
+                 host that runs the service
+  --local        with --host: that host's settings, but on the local Docker
+${REMOTE_USAGE}
   --jobs         sample jobs for the memory point (default 10)
   --redis-image  the image Redis runs from (default ${DEFAULT_REDIS_IMAGE}; it needs sh and redis-server)
   --json         {stack, service, host, image, points: [{point, pass, detail}], passed, failed}
-Docker: the daemon DOCKER_HOST names (default the local one). For a CUDA service, point DOCKER_HOST at
-the fleet host (e.g. ssh://root@<host>), which has the GPU, MPS pipe and lease directories.
-The Redis is the check's own, with a throwaway password; the stack's redisUrl is never read.
-Exit: 0 every point passed, 1 a point failed or the stack has errors, 2 bad command line.`;
+Docker: locally, the daemon DOCKER_HOST names (default the local one); with --host, the host's own
+dockerd through docker's ssh transport, the host key checked against the stack's pin.`;
 
 /** Threads a worker may have beyond its `threads`: I/O, heartbeat and allocator threads. */
 export const THREAD_SLACK = 4;
@@ -60,7 +63,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const { positional, options, set } = parseOptions(argv, ["--host", "--stack", "-s", "--jobs", "--redis-image"], ["--json"], USAGE);
+  const { positional, options, set } = parseOptions(argv, ["--host", "--stack", "-s", "--jobs", "--redis-image", "--via", "-i", "--ssh-config", "--known-hosts"], ["--json", "--local"], USAGE);
   const stackName = options.get("--stack") ?? positional.shift();
   const [service, ...rest] = positional;
   if (stackName === undefined || service === undefined || rest.length > 0) throw new UsageError(`name one stack and one service\n${USAGE}`);
@@ -78,7 +81,19 @@ export async function run(argv: string[]): Promise<number> {
   }
   const say = (line: string): void => void (json ? process.stderr : process.stdout).write(`${line}\n`);
   const { worker, host } = target;
-  say(`check-image ${target.stack.name} ${service} with ${host.name}'s settings: ${worker.image}, ${worker.threads} threads, ${worker.ramMiB} MiB, ${worker.stopSignal} then ${worker.drainSeconds} s`);
+  const remote = options.has("--host") && !set.has("--local");
+  let transport: DockerOverSsh | undefined;
+  if (remote) {
+    const ssh = remoteOptions(options);
+    if (typeof ssh === "string") throw new UsageError(`${ssh}\n${USAGE}`);
+    const used = useHostDocker(hostTarget(target, ssh, "check-image"), ssh);
+    if (typeof used === "string") {
+      process.stderr.write(`check-image: ${host.name}: ${used}\n`);
+      return 1;
+    }
+    transport = used;
+  }
+  say(`check-image ${target.stack.name} ${service} with ${host.name}'s settings${remote ? `, on ${host.name} over SSH` : ", on the local Docker"}: ${worker.image}, ${worker.threads} threads, ${worker.ramMiB} MiB, ${worker.stopSignal} then ${worker.drainSeconds} s`);
   let points: PointResult[];
   try {
     points = await checkImage(worker, host, target.service, { jobs, redisImage: options.get("--redis-image") ?? DEFAULT_REDIS_IMAGE, say: json ? () => undefined : say });
@@ -88,6 +103,8 @@ export async function run(argv: string[]): Promise<number> {
       return 1;
     }
     throw error;
+  } finally {
+    transport?.cleanup();
   }
   const report: CheckReport = {
     stack: target.stack.name,

@@ -11,13 +11,16 @@ import type { HostPlan } from "../components/core/planner";
 import type { ConfigDocument, SampleJobSpec, TunedSpec } from "../components/core/schema";
 import { gateTimeoutSeconds } from "../components/core/worker-container";
 import { BenchError, ContractBench, DEFAULT_REDIS_IMAGE, docker, ensureImage, sleep, type JobRecord } from "./lib/contract-run";
-import { findTarget, parseOptions, TargetError, wholeNumber } from "./lib/contract-target";
+import { findTarget, hostTarget, parseOptions, TargetError, wholeNumber } from "./lib/contract-target";
+import { REMOTE_USAGE, remoteOptions, useHostDocker, type DockerOverSsh } from "./lib/docker-over-ssh";
 import { UsageError } from "./lib/stack";
 import { best, clearlyWorse, row, table, THREAD_CANDIDATES, yamlSnippet, type CandidateRow, type JobTiming } from "./lib/tuning";
 
-export const USAGE = `usage: gpu-fleet tune <stack> <host> <service> [--jobs N] [--budget minutes] [--redis-image IMAGE] [--no-record] [--json]
+export const USAGE = `usage: gpu-fleet tune <stack> <host> <service> [--local] [--via tailnet|address] [-i key] [--ssh-config file] [--known-hosts file] [--jobs N] [--budget minutes] [--redis-image IMAGE] [--no-record] [--json]
 
-Measures the service on Docker (DOCKER_HOST; default the local daemon) for each replicas × threads
+Measures the service on the host itself, over SSH (its own dockerd, through docker's ssh transport,
+its pinned host key checked), or on the local Docker (DOCKER_HOST; default the local daemon) with
+--local or for a join host, for each replicas × threads
 candidate the planner allows on the host: threads 1, 2, 4, 6, 8 (up to the host's usable cores),
 each with the replicas replicas: auto gives it. Each candidate runs its workers with the fleet's
 docker run flags next to a real Redis on a private network, keeps one sample job
@@ -30,6 +33,8 @@ auto uses it) when Docker's machine has the host's cores.
   --budget       minutes for all candidates (default 10); a candidate out of time stops
   --redis-image  the image Redis runs from (default ${DEFAULT_REDIS_IMAGE})
   --no-record    print only; leave the stack file as it is
+  --local        measure on the local Docker, with the host's settings
+${REMOTE_USAGE}
   --json         {stack, host, service, image, candidates, best, yaml, recorded}
 Exit: 0 measured, 1 no candidate could be measured or the stack has errors, 2 bad command line.`;
 
@@ -51,7 +56,9 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const { positional, options, set } = parseOptions(argv, ["--stack", "-s", "--jobs", "--budget", "--redis-image"], ["--json", "--no-record"], USAGE);
+  const { positional, options, set } = parseOptions(argv, ["--stack", "-s", "--jobs", "--budget", "--redis-image", "--via", "-i", "--ssh-config", "--known-hosts"], ["--json", "--no-record", "--local"], USAGE);
+  const ssh = remoteOptions(options);
+  if (typeof ssh === "string") throw new UsageError(`${ssh}\n${USAGE}`);
   const stackName = options.get("--stack") ?? positional.shift();
   const [hostName, service, ...rest] = positional;
   if (stackName === undefined || hostName === undefined || service === undefined || rest.length > 0) throw new UsageError(`name a stack, a host and a service\n${USAGE}`);
@@ -80,7 +87,17 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`tune: the planner allows no ${service} worker on ${hostName} at any of ${THREAD_CANDIDATES.join("/")} threads.\n`);
     return 1;
   }
-  say(`tune ${service} on ${hostName}'s settings (${target.host.machine}, ${target.host.cpu.usable} usable cores): ${candidates.map((c) => `${c.replicas} × ${c.threads}`).join(", ")}; ${jobs} jobs each, ${budgetMinutes} min in all`);
+  // On the host itself unless asked not to; a join host has no SSH from here.
+  let transport: DockerOverSsh | undefined;
+  if (!set.has("--local") && target.host.kind !== "join") {
+    const used = useHostDocker(hostTarget(target, ssh, "tune"), ssh);
+    if (typeof used === "string") {
+      process.stderr.write(`tune: ${hostName}: ${used} (or add --local to measure here)\n`);
+      return 1;
+    }
+    transport = used;
+  }
+  say(`tune ${service} on ${transport === undefined ? "the local Docker" : `${hostName} over SSH`}, ${hostName}'s settings (${target.host.machine}, ${target.host.cpu.usable} usable cores): ${candidates.map((c) => `${c.replicas} × ${c.threads}`).join(", ")}; ${jobs} jobs each, ${budgetMinutes} min in all`);
 
   const rows: CandidateRow[] = [];
   const bench = new ContractBench(sampleJob);
@@ -102,6 +119,7 @@ export async function run(argv: string[]): Promise<number> {
     throw error;
   } finally {
     await bench.close();
+    transport?.cleanup();
   }
 
   const winner = best(rows);

@@ -4,7 +4,11 @@
 import { formatDiagnostic, planConfig, type PipelineResult } from "../../components/core/pipeline";
 import type { HostPlan, WorkerPlan } from "../../components/core/planner";
 import type { FleetSpec, ServiceSpec } from "../../components/core/schema";
+import { readFileSync } from "node:fs";
 import { loadStack, UsageError, type LoadedStack } from "./stack";
+import type { RemoteOptions } from "./docker-over-ssh";
+import { parseKnownHosts, type SshTarget } from "./ssh";
+import { targetOf } from "./ssh-target";
 
 export interface Target {
   readonly stack: LoadedStack;
@@ -79,4 +83,11 @@ export function wholeNumber(options: Map<string, string>, name: string, fallback
   if (text === undefined) return fallback;
   if (!/^\d+$/.test(text) || Number(text) < min) throw new UsageError(`${name} '${text}' is not a whole number of at least ${min}\n${usage}`);
   return Number(text);
+}
+
+/** How to reach the target's host over SSH (as `gpu-fleet status` does), or why it cannot be. */
+export function hostTarget(target: Target, ssh: RemoteOptions, tool: string): SshTarget | string {
+  if (target.host.kind === "join") return `${target.host.name} joins by itself (no SSH from here): run ${tool} on it, or add --local to use its settings here`;
+  const extraKeys = ssh.knownHosts === undefined ? [] : parseKnownHosts(readFileSync(ssh.knownHosts, "utf8"));
+  return targetOf(target.host, target.spec, extraKeys, ssh.via);
 }

@@ -8,8 +8,9 @@ export const SAMPLE_WORK = 400;
 
 const WORKER = "/opt/reference/worker.py";
 
-export function referenceStack(dir: string, image: string, hostCores: number, hostRamMiB: number, extraHostYaml = ""): string {
-  const service = (command: string[] | null, ramMiB: number, threads: number) => `
+/** One service of the reference worker, as YAML under `gpu-fleet:services.<name>:`. */
+export function referenceService(image: string, command: string[] | null, ramMiB: number, threads: number): string {
+  return `
       image: ${image}
       device: cpu
       threads: ${threads}
@@ -18,6 +19,10 @@ export function referenceStack(dir: string, image: string, hostCores: number, ho
       ${command === null ? "" : `command: ${JSON.stringify(command)}`}
       healthcheck: { test: [CMD, python3, ${WORKER}, --health], intervalSeconds: 2, timeoutSeconds: 5, retries: 3, startPeriodSeconds: 5 }
       sampleJob: { queue: jobs, payload: '{"id":"{id}","work":${SAMPLE_WORK}}', results: results, answer: '"id": "{id}"', timeoutSeconds: 30 }`;
+}
+
+export function referenceStack(dir: string, image: string, hostCores: number, hostRamMiB: number, extraHostYaml = ""): string {
+  const service = (command: string[] | null, ramMiB: number, threads: number): string => referenceService(image, command, ramMiB, threads);
   const host = (name: string, workers: string) => `
     ${name}:
       join: {}
