@@ -19,7 +19,7 @@ export const MUTATION_MODULES = {
   },
   "resource-diff": {
     mutate: ["scripts/lib/resource-diff.ts"],
-    tests: ["test/unit/resource-diff-kinds.test.ts"],
+    tests: ["test/unit/resource-diff.test.ts", "test/unit/resource-diff-kinds.test.ts"],
   },
 };
 
