@@ -11,7 +11,8 @@ export const MUTATION_MODULES = {
   },
   schema: {
     mutate: ["components/core/schema.ts"],
-    tests: ["test/unit/schema.test.ts"],
+    // The schema's docs, limits and defaults reach README's config reference, which the rows test checks.
+    tests: ["test/unit/schema.test.ts", "test/unit/config-reference-rows.test.ts"],
   },
   "tailnet-policy": {
     mutate: ["components/core/tailnet-policy.ts"],
