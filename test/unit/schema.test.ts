@@ -440,3 +440,40 @@ describe("sections, named entries and split stacks: exact diagnostics", () => {
     ]);
   });
 });
+
+describe("what a wrong value reads as: exact messages per kind of mistake", () => {
+  const errs = (change: (v: Values) => void): string[] => errorsOf(mutate(change)).map((e) => `${e.path}: ${e.message}`);
+
+  it("wrong types: a whole number, a map, a list, a string; null, a list and a map as given values", () => {
+    assert.deepEqual(errs((v) => ((v.redis as Values).port = "x")), ['redis.port: expected a whole number, got "x".']);
+    assert.deepEqual(errs((v) => (v.redis = [])), ["redis: expected a map of settings, got a list."]);
+    assert.deepEqual(errs((v) => (v.redis = null)), ["redis: expected a map of settings, got null."]);
+    assert.deepEqual(errs((v) => ((v.tailnet as Values).admins = "group:ops")), ['tailnet.admins: expected a list, got "group:ops".']);
+    assert.deepEqual(errs((v) => (services(v).yolo.image = { name: "x" })), ["services.yolo.image: expected string, got a map."]);
+  });
+
+  it("a missing required field says to add it, with what it takes", () => {
+    assert.deepEqual(errs((v) => delete (v.redis as Values).host), ["redis.host: missing: add it (string)."]);
+    assert.deepEqual(errs((v) => delete hosts(v)["gex44-1"].workers), []); // workers default to none
+  });
+
+  it("a value not among the allowed ones lists them and suggests the closest", () => {
+    assert.deepEqual(errs((v) => ((v.tailnet as Values).policy = "manged")), ["tailnet.policy: 'manged' is not allowed; use one of: managed, external. Did you mean 'managed'?"]);
+  });
+
+  it("limits: at least, at most, entries of a list, and a limit's own message", () => {
+    assert.deepEqual(errs((v) => ((v.redis as Values).port = 0)), ["redis.port: must be at least 1, got 0."]);
+    assert.deepEqual(errs((v) => ((v.redis as Values).port = 70000)), ["redis.port: must be at most 65535, got 70000."]);
+    assert.deepEqual(errs((v) => ((v.tailnet as Values).sshUsers = [])), ["tailnet.sshUsers: needs at least 1 entries."]);
+    assert.deepEqual(errs((v) => ((v.tailnet as Values).admins = [""])), ["tailnet.admins[0]: is empty: name an admin, e.g. group:ops"]);
+  });
+
+  it("a value of neither allowed kind: the union's message and what was given", () => {
+    assert.deepEqual(errs((v) => (hosts(v)["gex44-1"].keyGeneration = true)), ["hosts.gex44-1.keyGeneration: must be a number or a word; change it to mint a new key, got true."]);
+    assert.deepEqual(errs((v) => ((hosts(v)["gex44-1"].nvidia as Values).branch = {})), ['hosts.gex44-1.nvidia.branch: must be a driver branch such as "580", got a map.']);
+  });
+
+  it("an unknown key in a section names the closest known key and lists the section's keys", () => {
+    assert.deepEqual(errs((v) => ((v.redis as Values).hots = "x")), ["redis.hots: unknown key 'hots'. Did you mean 'host'? Known keys here: host, port."]);
+  });
+});
