@@ -15,7 +15,7 @@ export const MUTATION_MODULES = {
     // the other files parse stacks through parseFleet (split stacks, addresses, every diagnostic).
     tests: [
       "test/unit/schema.test.ts", "test/unit/config-reference-rows.test.ts", "test/unit/checks.test.ts", "test/unit/split.test.ts",
-      "test/unit/planner-messages.test.ts", "test/unit/timeshare.test.ts", "test/unit/budgets.test.ts", "test/unit/planner.test.ts",
+      "test/unit/planner-messages.test.ts", "test/unit/timeshare.test.ts",
     ],
   },
   "tailnet-policy": {

@@ -477,3 +477,72 @@ describe("what a wrong value reads as: exact messages per kind of mistake", () =
     assert.deepEqual(errs((v) => ((v.redis as Values).hots = "x")), ["redis.hots: unknown key 'hots'. Did you mean 'host'? Known keys here: host, port."]);
   });
 });
+
+describe("patterns are anchored and limits hold at their edges", () => {
+  const errs = (change: (v: Values) => void): string[] => errorsOf(mutate(change)).map((e) => `${e.path}: ${e.message}`);
+  const tailnet = (v: Values): Values => v.tailnet as Values;
+
+  it("service names are DNS labels of 1 to 63 characters, not starting or ending with '-'", () => {
+    const name = (n: string): string => `services.${n}: '${n}' is not a valid service name: use lowercase letters, digits and '-', at most 63 characters (it becomes a hostname and container name).`;
+    for (const n of ["-yolo", "yolo-", "yolo_x", "a".repeat(64)]) assert.deepEqual(errs((v) => (services(v)[n] = services(v).yolo)), [name(n)], n);
+    for (const n of ["y", "y-1", "a".repeat(63)]) assert.deepEqual(errs((v) => (services(v)[n] = services(v).yolo)), [], n);
+  });
+
+  it("env names: letters, digits and '_', not starting with a digit", () => {
+    assert.deepEqual(errs((v) => (services(v).yolo.env = { "A-B": "x", "1A": "x", _A1: "x", a: "x" })), [
+      "services.yolo.env.A-B: 'A-B' is not a valid environment variable name.",
+      "services.yolo.env.1A: '1A' is not a valid environment variable name.",
+    ]);
+    assert.deepEqual(errs((v) => (services(v).yolo.env = { A: { secret: "1key" }, B: { secret: "key!" } })), [
+      "services.yolo.env.A.secret: must name a config key, e.g. { secret: hfToken }.",
+      "services.yolo.env.B.secret: must name a config key, e.g. { secret: hfToken }.",
+    ]);
+  });
+
+  it("tags are tag:<lowercase name>; driver branches three digits", () => {
+    assert.deepEqual(errs((v) => (tailnet(v).workerTag = "xtag:gpu")), ["tailnet.workerTag: must be a tag such as tag:gpu-worker."]);
+    assert.deepEqual(errs((v) => (tailnet(v).redisTag = "tag:redis_1")), ["tailnet.redisTag: must be a tag such as tag:redis."]);
+    for (const branch of ["5800", "x580"]) {
+      assert.deepEqual(errs((v) => ((hosts(v)["gex44-1"].nvidia as Values).branch = branch)), ['hosts.gex44-1.nvidia.branch: must be a three-digit driver branch such as "580".'], branch);
+    }
+  });
+
+  it("Unix user names: lowercase, digits, '_' and '-', not starting with a digit or '-'", () => {
+    for (const u of ["Root", "1x", "a b", "-a", "ab$"]) {
+      assert.deepEqual(errs((v) => (tailnet(v).sshUsers = [u])), ["tailnet.sshUsers[0]: must be a Unix user name."], u);
+      assert.deepEqual(errs((v) => ((hosts(v)["gex44-1"].ssh as Values).user = u)), ["hosts.gex44-1.ssh.user: must be a Unix user name."], u);
+    }
+    assert.deepEqual(errs((v) => (tailnet(v).sshUsers = ["_a", "a-b_1", "root"])), []);
+  });
+
+  it("lists that need at least one take several; testUser takes a whole login", () => {
+    assert.deepEqual(errs((v) => Object.assign(tailnet(v), { admins: ["group:ops", "alice@example.com"], sshUsers: ["root", "ops"], testUser: "alice@example.com" })), []);
+  });
+
+  it("rollout times take 0 and more", () => {
+    const keys = ["imagePullSeconds", "containerStartSeconds", "healthySeconds", "roleSeconds", "serverBootSeconds", "serverDeleteSeconds"];
+    assert.deepEqual(errs((v) => (v.defaults = { rolloutTimes: Object.fromEntries(keys.map((k) => [k, 7])) })), []);
+    assert.deepEqual(errs((v) => (v.defaults = { rolloutTimes: Object.fromEntries(keys.map((k) => [k, -1])) })), keys.map((k) => `defaults.rolloutTimes.${k}: must be at least 0, got -1.`));
+  });
+
+  it("health checks: a list of words or a shell string, not empty", () => {
+    assert.deepEqual(errs((v) => (services(v).yolo.healthcheck = { test: ["CMD", "python", "-m", "worker.health"] })), []);
+    assert.deepEqual(errs((v) => (services(v).yolo.healthcheck = { test: "curl -f localhost" })), []);
+    // zod reports the branch that came closest: the string's or the list's own limit.
+    assert.deepEqual(errs((v) => (services(v).yolo.healthcheck = { test: "" })), ['services.yolo.healthcheck.test: must be at least 1, got "".']);
+    assert.deepEqual(errs((v) => (services(v).yolo.healthcheck = { test: [] })), ["services.yolo.healthcheck.test: needs at least 1 entries."]);
+    assert.deepEqual(errs((v) => (services(v).yolo.healthcheck = { test: [""] })), ['services.yolo.healthcheck.test[0]: must be at least 1, got "".']);
+    assert.deepEqual(errs((v) => (services(v).yolo.healthcheck = { test: 5 })), [
+      "services.yolo.healthcheck.test: must be a command: a list such as [CMD, python, -m, worker.health] or a shell string, got 5.",
+    ]);
+  });
+
+  it("paths: jemalloc absolute; writable paths absolute, without a trailing '/', each once", () => {
+    assert.deepEqual(errs((v) => (services(v).yolo.jemalloc = "lib/libjemalloc.so.2")), ["services.yolo.jemalloc: must be the absolute path of libjemalloc.so in the image."]);
+    for (const p of ["/tmp/", "tmp", "/a b"]) {
+      assert.deepEqual(errs((v) => (services(v).yolo.writablePaths = [p])), ["services.yolo.writablePaths[0]: must be an absolute path inside the container, e.g. /tmp."], p);
+    }
+    assert.deepEqual(errs((v) => (services(v).yolo.writablePaths = ["/ab", "/var/lib/x", "/a"])), []);
+    assert.deepEqual(errs((v) => (services(v).yolo.writablePaths = ["/tmp", "/tmp"])), ["services.yolo.writablePaths: lists a path twice."]);
+  });
+});
