@@ -546,3 +546,51 @@ describe("patterns are anchored and limits hold at their edges", () => {
     assert.deepEqual(errs((v) => (services(v).yolo.writablePaths = ["/tmp", "/tmp"])), ["services.yolo.writablePaths: lists a path twice."]);
   });
 });
+
+describe("host settings at their edges", () => {
+  const errs = (change: (v: Values) => void): string[] => errorsOf(mutate(change)).map((e) => `${e.path}: ${e.message}`);
+  const box = (v: Values): Values => hosts(v)["gex44-1"];
+
+  it("connect: timeout 1 to 120 s, 1 to 30 attempts, 1 to 120 enroll attempts", () => {
+    assert.deepEqual(errs((v) => (box(v).connect = { timeoutSeconds: 1, attempts: 1, enrollAttempts: 1 })), []);
+    assert.deepEqual(errs((v) => (box(v).connect = { timeoutSeconds: 120, attempts: 30, enrollAttempts: 120 })), []);
+    assert.deepEqual(errs((v) => (box(v).connect = { timeoutSeconds: 121, attempts: 31, enrollAttempts: 121 })), [
+      "hosts.gex44-1.connect.timeoutSeconds: must be at most 120, got 121.",
+      "hosts.gex44-1.connect.attempts: must be at most 30, got 31.",
+      "hosts.gex44-1.connect.enrollAttempts: must be at most 120, got 121.",
+    ]);
+    assert.deepEqual(errs((v) => (box(v).connect = { timeoutSeconds: 0, attempts: 0, enrollAttempts: 0 })), [
+      "hosts.gex44-1.connect.timeoutSeconds: must be at least 1, got 0.",
+      "hosts.gex44-1.connect.attempts: must be at least 1, got 0.",
+      "hosts.gex44-1.connect.enrollAttempts: must be at least 1, got 0.",
+    ]);
+  });
+
+  it("keyGeneration: a whole number from 0 or a word", () => {
+    for (const g of [0, 7, "rebuilt-1"]) assert.deepEqual(errs((v) => (box(v).keyGeneration = g)), [], String(g));
+    assert.deepEqual(errs((v) => (box(v).keyGeneration = "")), ['hosts.gex44-1.keyGeneration: must be at least 1, got "".']);
+  });
+
+  it("replicas: a whole number from 0, or auto", () => {
+    for (const r of [0, 5, "auto"]) assert.deepEqual(errs((v) => (box(v).workers = { kokoro: { replicas: r } })), [], String(r));
+    assert.deepEqual(errs((v) => (box(v).workers = { kokoro: { replicas: "many" } })), ['hosts.gex44-1.workers.kokoro.replicas: must be a whole number or auto, got "many".']);
+  });
+
+  it("a jump host's user is a Unix user name", () => {
+    assert.deepEqual(errs((v) => ((box(v).ssh as Values).jumpHost = { address: "198.51.100.1", user: "Root", hostKey: EXAMPLE_KEYS.host })), [
+      "hosts.gex44-1.ssh.jumpHost.user: must be a Unix user name.",
+    ]);
+  });
+
+  it("hcloud hosts: type and location given, a snapshot selector trimmed and not blank; the fleet's public key checked", () => {
+    const cpu = { hcloud: { serverType: "ccx33", location: "fsn1", snapshot: "  role=gpu-fleet-base " }, workers: { "kokoro-cpu": { replicas: 1 } } };
+    const result = parseFleet(configDoc(mutate((v) => (hosts(v)["cpu-1"] = cpu))));
+    assert.deepEqual(result.diagnostics.filter((d) => d.severity === "error"), []);
+    assert.equal(result.spec?.hosts["cpu-1"].hcloud?.snapshot, "role=gpu-fleet-base");
+    assert.equal(result.spec?.hosts["cpu-1"].hcloud?.location, "fsn1");
+    assert.deepEqual(errs((v) => (hosts(v)["cpu-1"] = { ...cpu, hcloud: { ...cpu.hcloud, snapshot: "   " } })), ["hosts.cpu-1.hcloud.snapshot: is empty; leave it out to boot from image"]);
+    const bad = errs((v) => ((v.hcloud as Values).sshPublicKey = "not a key"));
+    assert.equal(bad.length, 1);
+    assert.match(bad[0] ?? "", /^hcloud\.sshPublicKey: .+; give the \.pub file's line \(`cat ~\/\.ssh\/gpu-fleet_ed25519\.pub`\)\.$/);
+  });
+});
