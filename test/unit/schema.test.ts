@@ -594,3 +594,24 @@ describe("host settings at their edges", () => {
     assert.match(bad[0] ?? "", /^hcloud\.sshPublicKey: .+; give the \.pub file's line \(`cat ~\/\.ssh\/gpu-fleet_ed25519\.pub`\)\.$/);
   });
 });
+
+describe("env values and capabilities: exact messages", () => {
+  const errs = (change: (v: Values) => void): string[] => errorsOf(mutate(change)).map((e) => `${e.path}: ${e.message}`);
+
+  it("an env value is a string, number, boolean or { secret }; numbers and booleans become strings", () => {
+    assert.deepEqual(errs((v) => (services(v).yolo.env = { A: ["x"] })), [
+      "services.yolo.env.A: must be a string, or { secret: <config key> } for a value set with `pulumi config set --secret`, got a list.",
+    ]);
+    const result = parseFleet(configDoc(mutate((v) => (services(v).yolo.env = { A: 1, B: false, C: "x" }))));
+    assert.deepEqual(result.spec?.services.yolo.env, { A: "1", B: "false", C: "x" });
+  });
+
+  it("capabilities: any case, CAP_ prefix only at the start, each once", () => {
+    const result = parseFleet(configDoc(mutate((v) => (services(v).yolo.capAdd = ["cap_net_bind_service", "CHOWN"]))));
+    assert.deepEqual(result.spec?.services.yolo.capAdd, ["NET_BIND_SERVICE", "CHOWN"]);
+    const unknown = errs((v) => (services(v).yolo.capAdd = ["NET_CAP_ADMIN"]));
+    assert.equal(unknown.length, 1);
+    assert.match(unknown[0] ?? "", /^services\.yolo\.capAdd\[0\]: 'NET_CAP_ADMIN' is not a capability Docker 20\.10 knows; use one of AUDIT_CONTROL, .*, WAKE_ALARM \(ALL is never added back\)\.$/);
+    assert.deepEqual(errs((v) => (services(v).yolo.capAdd = ["CHOWN", "cap_chown"])), ["services.yolo.capAdd: lists a capability twice."]);
+  });
+});
