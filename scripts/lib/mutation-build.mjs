@@ -22,3 +22,5 @@ buildSync({
 
 // Files the tests read next to themselves (__dirname/../..), as in the repository.
 for (const dir of ["tailnet", "stacks", "scripts/roles"]) cpSync(dir, join(MUTATION_BUILD_DIR, dir), { recursive: true });
+// README.md: test/unit/config-reference-rows.test.ts checks its config reference against the schema.
+cpSync("README.md", join(MUTATION_BUILD_DIR, "README.md"));

@@ -11,7 +11,12 @@ export const MUTATION_MODULES = {
   },
   schema: {
     mutate: ["components/core/schema.ts"],
-    tests: ["test/unit/schema.test.ts"],
+    // The schema's docs, limits and defaults reach README's config reference, which the rows test checks;
+    // the other files parse stacks through parseFleet (split stacks, addresses, every diagnostic).
+    tests: [
+      "test/unit/schema.test.ts", "test/unit/config-reference-rows.test.ts", "test/unit/checks.test.ts", "test/unit/split.test.ts",
+      "test/unit/planner-messages.test.ts", "test/unit/timeshare.test.ts",
+    ],
   },
   "tailnet-policy": {
     mutate: ["components/core/tailnet-policy.ts"],
@@ -19,7 +24,7 @@ export const MUTATION_MODULES = {
   },
   "resource-diff": {
     mutate: ["scripts/lib/resource-diff.ts"],
-    tests: ["test/unit/resource-diff-kinds.test.ts"],
+    tests: ["test/unit/resource-diff.test.ts", "test/unit/resource-diff-kinds.test.ts"],
   },
 };
 

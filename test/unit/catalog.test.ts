@@ -7,11 +7,15 @@ import {
   COMPUTE,
   DEDICATED_MACHINES,
   GPU_MODELS,
+  HCLOUD_LOCATIONS,
   HCLOUD_SERVER_TYPES,
   HCLOUD_SPREAD_GROUP_MAX_SERVERS,
   LAST_BRANCH_FOR_PRE_TURING,
   isDedicatedMachineId,
   isGpuModelId,
+  hcloudFamily,
+  hcloudLocationsOffering,
+  isHcloudLocationId,
   isHcloudServerTypeId,
   mpsClientCap,
 } from "../../components/core/catalog";
@@ -93,6 +97,38 @@ describe("machines", () => {
     assert.equal(isHcloudServerTypeId("valueOf"), false);
     // Hetzner Cloud: a spread placement group holds at most 10 servers.
     assert.equal(HCLOUD_SPREAD_GROUP_MAX_SERVERS, 10);
+  });
+});
+
+describe("Hetzner Cloud locations", () => {
+  // Hetzner's server overview (docs.hetzner.com/cloud/servers/overview): the shared Intel CX line only
+  // in Falkenstein, Nuremberg and Helsinki; the shared AMD CPX and dedicated CCX lines everywhere.
+  const EU = ["fsn1", "nbg1", "hel1"];
+  const ALL = ["fsn1", "nbg1", "hel1", "ash", "hil", "sin"];
+
+  it("lists the six locations and the families each offers", () => {
+    assert.deepEqual(Object.keys(HCLOUD_LOCATIONS), ALL);
+    assert.deepEqual(Object.fromEntries(ALL.map((l) => [l, [...HCLOUD_LOCATIONS[l as keyof typeof HCLOUD_LOCATIONS].families]])), {
+      fsn1: ["cx", "cpx", "ccx"], nbg1: ["cx", "cpx", "ccx"], hel1: ["cx", "cpx", "ccx"],
+      ash: ["cpx", "ccx"], hil: ["cpx", "ccx"], sin: ["cpx", "ccx"],
+    });
+  });
+
+  it("knows its location ids and nothing inherited", () => {
+    for (const l of ALL) assert.equal(isHcloudLocationId(l), true, l);
+    for (const l of ["fsn", "us-east", "toString", "hasOwnProperty", ""]) assert.equal(isHcloudLocationId(l), false, l);
+  });
+
+  it("names each server type's family by its prefix: ccx, cpx or cx", () => {
+    assert.deepEqual(
+      (["ccx13", "ccx63", "cpx11", "cpx51", "cx22", "cx52"] as const).map(hcloudFamily),
+      ["ccx", "ccx", "cpx", "cpx", "cx", "cx"],
+    );
+  });
+
+  it("offers CX types in the EU locations only, CPX and CCX types in every location", () => {
+    for (const t of ["cx22", "cx32", "cx42", "cx52"] as const) assert.deepEqual(hcloudLocationsOffering(t), EU, t);
+    for (const t of ["cpx11", "cpx21", "cpx51", "ccx13", "ccx33", "ccx63"] as const) assert.deepEqual(hcloudLocationsOffering(t), ALL, t);
   });
 });
 
