@@ -20,7 +20,7 @@ and reports pass/fail per point of docs/worker-contract.md:
   starts      runs as the fleet's non-root user with all capabilities dropped
   health      turns healthy within its health check's grace
   answers     a sample job (services.<name>.sampleJob) is answered
-  threads     its processes use at most threads + 4 threads while working (from /proc)
+  threads     its process tree uses at most threads + 4 threads while working (from /proc; health checks left out)
   memory      its RSS stays under ramMiB through N sample jobs, no OOM kill
   stops       on its stop signal it exits within drainSeconds, not killed
   keeps-jobs  the job in hand when it is stopped is answered or back in the queue

@@ -124,24 +124,37 @@ export interface ProcessSample {
   readonly uids: readonly number[];
 }
 
-/** Parses `docker top <c> -eo pid,uid,nlwp,rss,args` (ps on the Docker host, read from /proc). */
+/**
+ * Parses `docker top <c> -eo pid,ppid,uid,nlwp,rss,args` (ps on the Docker host, read from /proc):
+ * the worker's process tree only, under Docker's init (--init: /sbin/docker-init, /dev/init or tini),
+ * init itself left out. Health checks run beside it (`docker exec`, parent outside the container) and
+ * are Docker's, not the worker's: counting them made a sample depend on whether a check was running.
+ * Without an init, the tree of the oldest process (the lowest pid).
+ */
 export function parseTop(text: string): ProcessSample | undefined {
-  const rows = text.split("\n").slice(1).map((l) => l.trim()).filter((l) => l !== "");
-  let threads = 0;
-  let rssKiB = 0;
-  const uids = new Set<number>();
-  let seen = 0;
-  for (const row of rows) {
-    const m = /^(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(.*)$/.exec(row);
-    if (m === null) continue;
-    // Docker's init (--init): /sbin/docker-init, /dev/init or tini; not the worker.
-    if (/^(\/sbin\/docker-init|\/dev\/init|\/usr\/bin\/docker-init|\S*tini)(\s|$)/.test(m[5])) continue;
-    seen++;
-    uids.add(Number(m[2]));
-    threads += Number(m[3]);
-    rssKiB += Number(m[4]);
+  interface Row { pid: number; ppid: number; uid: number; threads: number; rssKiB: number; args: string }
+  const rows: Row[] = [];
+  for (const line of text.split("\n").slice(1)) {
+    const m = /^(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(.*)$/.exec(line.trim());
+    if (m !== null) rows.push({ pid: Number(m[1]), ppid: Number(m[2]), uid: Number(m[3]), threads: Number(m[4]), rssKiB: Number(m[5]), args: m[6] });
   }
-  return seen === 0 ? undefined : { threads, rssMiB: Math.round((rssKiB / 1024) * 10) / 10, uids: [...uids] };
+  const isInit = (r: Row): boolean => /^(\/sbin\/docker-init|\/dev\/init|\/usr\/bin\/docker-init|\S*tini)(\s|$)/.test(r.args);
+  const inits = rows.filter(isInit);
+  const oldest = [...rows].sort((a, b) => a.pid - b.pid)[0];
+  const tree = new Set<number>(inits.length > 0 ? inits.map((r) => r.pid) : oldest === undefined ? [] : [oldest.pid]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const r of rows) {
+      if (!tree.has(r.pid) && tree.has(r.ppid)) {
+        tree.add(r.pid);
+        grew = true;
+      }
+    }
+  }
+  const worker = rows.filter((r) => tree.has(r.pid) && !isInit(r));
+  if (worker.length === 0) return undefined;
+  const rssKiB = worker.reduce((sum, r) => sum + r.rssKiB, 0);
+  return { threads: worker.reduce((sum, r) => sum + r.threads, 0), rssMiB: Math.round((rssKiB / 1024) * 10) / 10, uids: [...new Set(worker.map((r) => r.uid))] };
 }
 
 /**
@@ -273,7 +286,7 @@ export class ContractBench {
 
   /** Threads, RSS and uids of a container's processes now, or undefined when it runs none. */
   async sample(container: string): Promise<ProcessSample | undefined> {
-    const r = await docker(["top", container, "-eo", "pid,uid,nlwp,rss,args"], { timeoutMs: 20_000 });
+    const r = await docker(["top", container, "-eo", "pid,ppid,uid,nlwp,rss,args"], { timeoutMs: 20_000 });
     return r.code === 0 ? parseTop(r.stdout) : undefined;
   }
 

@@ -13,10 +13,14 @@ describe("parsing what Redis and Docker print", () => {
     assert.equal(parseMonitorLine("OK"), undefined);
   });
 
-  it("sums the worker's threads and RSS from docker top, leaving out Docker's init", () => {
-    const top = "PID UID NLWP RSS COMMAND\n100 10001 1 700 /sbin/docker-init -- python3 w.py\n101 10001 17 51200 python3 w.py\n130 10001 1 10240 python3 w.py --health\n";
-    assert.deepEqual(parseTop(top), { threads: 18, rssMiB: 60, uids: [10001] });
-    assert.equal(parseTop("PID UID NLWP RSS COMMAND\n100 0 1 700 /sbin/docker-init -- x\n"), undefined);
+  it("sums the threads and RSS of the worker's process tree under Docker's init; a health check beside it is not the worker's", () => {
+    // init 100 → worker 101 → its helper 102 (17 + 2 threads, 50 + 10 MiB); a health check 130 run by
+    // `docker exec`, whose parent (the shim, 90) is outside the container.
+    const top = "PID PPID UID NLWP RSS COMMAND\n100 90 10001 1 700 /sbin/docker-init -- python3 w.py\n101 100 10001 17 51200 python3 w.py\n102 101 10001 2 10240 python3 -c helper\n130 90 10001 9 30720 python3 w.py --health\n";
+    assert.deepEqual(parseTop(top), { threads: 19, rssMiB: 60, uids: [10001] });
+    assert.equal(parseTop("PID PPID UID NLWP RSS COMMAND\n100 90 0 1 700 /sbin/docker-init -- x\n"), undefined);
+    // Without an init: the oldest process's tree.
+    assert.deepEqual(parseTop("PID PPID UID NLWP RSS COMMAND\n200 90 10001 4 2048 worker\n230 90 10001 3 1024 health\n"), { threads: 4, rssMiB: 2, uids: [10001] });
   });
 });
 
