@@ -70,6 +70,18 @@ describe("Hetzner Cloud hosts", () => {
     }
   });
 
+  it("refuses a location Hetzner does not have, and a type the location does not offer (CX in the EU only)", () => {
+    const at = (serverType: string, location: string): Values => ({ hcloud: { serverType, location }, workers: {} });
+    const unknown = onlyError(plan({ a: at("ccx33", "fsn") }));
+    assert.deepEqual([unknown.path, unknown.message], ["hosts.a.hcloud.location", "'fsn' is not a Hetzner Cloud location. Did you mean 'fsn1'? Locations: fsn1, nbg1, hel1, ash, hil, sin."]);
+    const notOffered = onlyError(plan({ a: at("cx22", "ash") }));
+    assert.deepEqual([notOffered.path, notOffered.message], [
+      "hosts.a.hcloud.serverType",
+      "cx22 is not offered in ash (Ashburn, VA, USA (us-east)). Locations with cx22: fsn1, nbg1, hel1; or pick a cpx/ccx type for ash.",
+    ]);
+    for (const [type, location] of [["ccx33", "ash"], ["cpx21", "sin"], ["cx22", "hel1"]]) assert.deepEqual(plan({ a: at(type, location) }).errors, [], `${type} in ${location}`);
+  });
+
   it("refuses hardware on a cloud server, and GPUs", () => {
     const error = onlyError(plan({ a: hcloud("cx22", { hardware: "gex44", workers: {} }) }));
     assert.equal(error.path, "hosts.a.hardware");
