@@ -245,3 +245,40 @@ describe("rollout lanes", () => {
     assert.deepEqual(result.plan.hosts.flatMap((h) => h.workers.map((w) => [w.name, w.rolloutAfter])), [["a-s-1", null], ["j-s-1", null], ["j-s-2", null]]);
   });
 });
+
+describe("GPU reserve and MPS, at their edges", () => {
+  const gpu = (vramMiB: number, computeCapability = 8.6): Values => ({ vramMiB, computeCapability });
+
+  it("a VRAM reserve of the whole GPU leaves nothing: refused at the GPU's size, accepted one MiB below", () => {
+    const error = onlyError(plan({ a: box({ gpus: [gpu(4096)], reserve: { vramMiB: 4096 }, workers: {} }) }));
+    assert.deepEqual([error.path, error.message], [
+      "hosts.a.reserve.vramMiB",
+      "reserves 4096 MiB of VRAM on each GPU of a, but GPU 0 (custom GPU) has 4096 MiB, leaving none for workers. Lower reserve.vramMiB below 4096 on a.",
+    ]);
+    assert.deepEqual(plan({ a: box({ gpus: [gpu(4096)], reserve: { vramMiB: 4095 }, workers: {} }) }).errors, []);
+    // Without a host reserve the fleet default (512 MiB) applies, and the error names it.
+    const byDefault = onlyError(plan({ a: box({ gpus: [gpu(8192), gpu(512)], workers: {} }) }));
+    assert.deepEqual([byDefault.path, byDefault.message], [
+      "defaults.reserve.vramMiB",
+      "reserves 512 MiB of VRAM on each GPU of a, but GPU 1 (custom GPU) has 512 MiB, leaving none for workers. Lower reserve.vramMiB below 512 on a.",
+    ]);
+  });
+
+  it("mps: on needs compute capability 3.5 on every GPU", () => {
+    const error = onlyError(plan({ a: box({ gpus: [gpu(4096, 3.5), gpu(4096, 3.0)], mps: "on", workers: {} }) }));
+    assert.deepEqual([error.path, error.message], [
+      "hosts.a.mps",
+      "is on, but GPU 1 of a (custom GPU) has compute capability 3; NVIDIA MPS needs 3.5 or newer. Set mps: off (or auto) on a.",
+    ]);
+    assert.deepEqual(plan({ a: box({ gpus: [gpu(4096, 3.5)], mps: "on", workers: {} }) }).errors, []);
+    assert.deepEqual(plan({ a: box({ gpus: [gpu(4096, 3.0)], mps: "auto", workers: {} }) }).errors, []);
+  });
+
+  it("a time-shared service takes a number of replicas, not auto", () => {
+    const error = onlyError(plan({ a: box({ gpus: [gpu(8192)], workers: { od: { replicas: "auto" } } }) }, { od: cudaService(1000, { residency: "onDemand" }) }));
+    assert.deepEqual([error.path, error.message], [
+      "hosts.a.workers.od.replicas",
+      "is auto, but od is onDemand: its workers share the GPU's VRAM by leases, so more replicas add no capacity. Give a number, e.g. replicas: 1.",
+    ]);
+  });
+});
