@@ -4,6 +4,8 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Values } from "../support/fixtures";
 import { accepted, box, cpuService, cudaService, hostOf, onlyError, plan, sshAt } from "../support/plan";
+import { DiagnosticList } from "../../components/core/diagnostics";
+import { rolloutLanes } from "../../components/core/planner";
 
 const hcloud = (serverType: string, extra: Values = {}): Values => ({ hcloud: { serverType, location: "fsn1" }, ...extra });
 const HCLOUD_TYPES = "ccx13, ccx23, ccx33, ccx43, ccx53, ccx63, cpx11, cpx21, cpx31, cpx41, cpx51, cx22, cx32, cx42, cx52";
@@ -280,5 +282,41 @@ describe("GPU reserve and MPS, at their edges", () => {
       "hosts.a.workers.od.replicas",
       "is auto, but od is onDemand: its workers share the GPU's VRAM by leases, so more replicas add no capacity. Give a number, e.g. replicas: 1.",
     ]);
+  });
+});
+
+describe("rollout lanes (docs/rollouts.md: a quarter of the workers at once, at least one per host; spare lanes to the host with the most workers per lane)", () => {
+  const lanes = (perHost: number[], maxUnavailable?: number): [number[], string[]] => {
+    const out = new DiagnosticList();
+    const result = rolloutLanes("s", perHost, maxUnavailable, out);
+    return [result, out.all.map((d) => `${d.severity} ${d.path}: ${d.message}`)];
+  };
+
+  it("by default a quarter of the workers, at least one lane per host", () => {
+    assert.deepEqual(lanes([4, 4]), [[1, 1], []]); // 8 / 4 = 2 lanes, one per host
+    assert.deepEqual(lanes([8, 4]), [[2, 1], []]); // 12 / 4 = 3: the spare lane to the host with 8
+    assert.deepEqual(lanes([2]), [[1], []]); // 2 / 4 rounds down to 0: still one lane
+    assert.deepEqual(lanes([1]), [[1], []]);
+  });
+
+  it("maxUnavailable spreads its lanes by workers per lane, never more lanes than a host has workers", () => {
+    // 6 lanes over 12 + 4: 12/1 → 2, 12/2=6 > 4 → 3, 12/3=4 is not more than 4/1 → stays, so host 0 (first) → 4, then 12/4=3 < 4/1 → host 1.
+    assert.deepEqual(lanes([12, 4], 6), [[4, 2], []]);
+    assert.deepEqual(lanes([1, 3], 3), [[1, 2], []]);
+  });
+
+  it("refuses a maxUnavailable that stops every worker, or fewer than the hosts that roll on their own", () => {
+    assert.deepEqual(lanes([1, 3], 4), [[1, 3], ["error services.s.maxUnavailable: is 4, but s has 4 workers: a rollout could stop all of them. Set it to at most 3."]]);
+    assert.deepEqual(lanes([2, 2], 1), [[1, 1], [
+      "error services.s.maxUnavailable: is 1, but s runs on 2 hosts, and each host rolls its own workers (a down host must not block the others), so 2 may be down at once. Set it to at least 2, or run s on fewer hosts.",
+    ]]);
+    assert.deepEqual(lanes([2, 2], 2), [[1, 1], []]);
+    assert.deepEqual(lanes([2, 2], 3), [[2, 1], []]);
+  });
+
+  it("warns when every host has one worker: they all restart at once", () => {
+    assert.deepEqual(lanes([1, 1, 1]), [[1, 1, 1], [
+      "warning services.s.maxUnavailable: s has one worker on each of its 3 hosts, and hosts roll independently (a down host must not block the others): an image change restarts all 3 at once. Add a replica on one host, or roll host by host with `pulumi up --target` (docs/rollouts.md).",
+    ]]);
   });
 });
