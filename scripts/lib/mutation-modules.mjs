@@ -3,7 +3,10 @@ export const MUTATION_MODULES = {
   planner: {
     mutate: ["components/core/planner.ts"],
     // Fastest killers first: a mutant stops at the first file that fails.
-    tests: ["test/unit/planner-messages.test.ts", "test/unit/budgets.test.ts", "test/unit/planner.test.ts", "test/unit/multi-gpu.test.ts", "test/unit/generations.test.ts"],
+    tests: [
+      "test/unit/planner-messages.test.ts", "test/unit/timeshare.test.ts", "test/unit/budgets.test.ts", "test/unit/planner.test.ts", "test/unit/multi-gpu.test.ts",
+      "test/unit/generations.test.ts", "test/unit/timeshare.test.ts",
+    ],
   },
   catalog: {
     mutate: ["components/core/catalog.ts"],
@@ -12,11 +15,10 @@ export const MUTATION_MODULES = {
   schema: {
     mutate: ["components/core/schema.ts"],
     // The schema's docs, limits and defaults reach README's config reference, which the rows test checks;
-    // the other files parse stacks through parseFleet (split stacks, addresses, every diagnostic). Not
-    // timeshare.test.ts: one of its tests runs scripts/join-fleet.sh, which the compiled sandbox lacks.
+    // the other files parse stacks through parseFleet (split stacks, addresses, every diagnostic).
     tests: [
       "test/unit/schema.test.ts", "test/unit/config-reference-rows.test.ts", "test/unit/checks.test.ts", "test/unit/split.test.ts",
-      "test/unit/planner-messages.test.ts",
+      "test/unit/planner-messages.test.ts", "test/unit/timeshare.test.ts",
     ],
   },
   "tailnet-policy": {
