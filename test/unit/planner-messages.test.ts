@@ -320,3 +320,26 @@ describe("rollout lanes (docs/rollouts.md: a quarter of the workers at once, at 
     ]]);
   });
 });
+
+describe("time-shared VRAM (docs/timeshare.md: resident VRAM + the largest onDemand or manual worker ≤ usable)", () => {
+  const gpu8g = { gpus: [{ vramMiB: 8192, computeCapability: 8.6 }] }; // 8192 − 512 reserved = 7680 usable
+  const services = (b: number): Values => ({ r: cudaService(3000), "od-a": cudaService(4000, { residency: "onDemand" }), "od-b": cudaService(b, { residency: "manual" }) });
+  const workers = { "od-b": { replicas: 1 }, "od-a": { replicas: 1 }, r: { replicas: 1 } };
+
+  it("takes turns: 3000 resident + the largest of 4000 and 4680 is exactly 7680, accepted though the sum is not", () => {
+    assert.deepEqual(plan({ a: box({ ...gpu8g, workers }) }, services(4680)).errors, []);
+  });
+
+  it("one MiB more does not fit even alone, and the message says by how much", () => {
+    const error = onlyError(plan({ a: box({ ...gpu8g, workers }) }, services(4681)));
+    assert.deepEqual([error.path, error.message], [
+      "hosts.a.workers.od-b.replicas",
+      "od-b (manual, 4681 MiB VRAM) does not fit on a even alone: GPU 0 (custom GPU) has 7680 MiB usable (8192 − 512 reserved), 3000 MiB of it held by resident workers, so at most 4680 MiB for one on-demand or manual load, 1 MiB short. Lower services.od-b.vramMiB if its workers really use less, or make a resident service on a onDemand, or run od-b on a host with a larger GPU.",
+    ]);
+  });
+
+  it("with no resident worker the message leaves residents out", () => {
+    const error = onlyError(plan({ a: box({ ...gpu8g, workers: { "od-b": { replicas: 1 } } }) }, services(7681)));
+    assert.equal(error.message, "od-b (manual, 7681 MiB VRAM) does not fit on a even alone: GPU 0 (custom GPU) has 7680 MiB usable (8192 − 512 reserved), so at most 7680 MiB for one on-demand or manual load, 1 MiB short. Lower services.od-b.vramMiB if its workers really use less, or run od-b on a host with a larger GPU.");
+  });
+});
