@@ -3,7 +3,7 @@
 // prints each module's mutation score and the total, and lists the mutants that survived. Exits 1
 // when any module scores below 90%. Every run tests every mutant (see stryker.config.mjs).
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { MUTATION_MODULES } from "./lib/mutation-modules.mjs";
 
 const THRESHOLD = 90;
@@ -22,11 +22,13 @@ const rows = [];
 let failed = false;
 for (const name of modules) {
   process.stdout.write(`\n== ${name}: stryker run (MUTATION_MODULE=${name})\n`);
+  const report = `reports/mutation/${name}.json`;
+  // A failed run (e.g. a test that fails before any mutant) writes no report: never read the last run's.
+  rmSync(report, { force: true });
   const run = spawnSync("npx", ["stryker", "run", "stryker.config.mjs"], {
     stdio: "inherit",
     env: { ...process.env, MUTATION_MODULE: name },
   });
-  const report = `reports/mutation/${name}.json`;
   if (!existsSync(report)) {
     process.stderr.write(`test:mutation: ${name}: stryker wrote no report (exit ${run.status})\n`);
     failed = true;

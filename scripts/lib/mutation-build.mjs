@@ -8,8 +8,9 @@ import { MUTATION_BUILD_DIR } from "./mutation-modules.mjs";
 const roots = ["components", "scripts/lib", "test/unit", "test/support"];
 const files = (dir) => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : []));
 
+// scripts/join-plan.ts: test/unit/timeshare.test.ts imports it.
 buildSync({
-  entryPoints: roots.flatMap(files),
+  entryPoints: [...roots.flatMap(files), "scripts/join-plan.ts"],
   outdir: MUTATION_BUILD_DIR,
   outbase: ".",
   format: "cjs",

@@ -3,7 +3,10 @@ export const MUTATION_MODULES = {
   planner: {
     mutate: ["components/core/planner.ts"],
     // Fastest killers first: a mutant stops at the first file that fails.
-    tests: ["test/unit/planner-messages.test.ts", "test/unit/budgets.test.ts", "test/unit/planner.test.ts", "test/unit/multi-gpu.test.ts", "test/unit/generations.test.ts"],
+    tests: [
+      "test/unit/planner-messages.test.ts", "test/unit/budgets.test.ts", "test/unit/planner.test.ts", "test/unit/multi-gpu.test.ts",
+      "test/unit/generations.test.ts", "test/unit/timeshare.test.ts",
+    ],
   },
   catalog: {
     mutate: ["components/core/catalog.ts"],

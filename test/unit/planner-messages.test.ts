@@ -4,6 +4,8 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Values } from "../support/fixtures";
 import { accepted, box, cpuService, cudaService, hostOf, onlyError, plan, sshAt } from "../support/plan";
+import { DiagnosticList } from "../../components/core/diagnostics";
+import { rolloutLanes } from "../../components/core/planner";
 
 const hcloud = (serverType: string, extra: Values = {}): Values => ({ hcloud: { serverType, location: "fsn1" }, ...extra });
 const HCLOUD_TYPES = "ccx13, ccx23, ccx33, ccx43, ccx53, ccx63, cpx11, cpx21, cpx31, cpx41, cpx51, cx22, cx32, cx42, cx52";
@@ -68,6 +70,18 @@ describe("Hetzner Cloud hosts", () => {
       const error = onlyError(plan({ a: hcloud("ccx99", extra) }));
       assert.deepEqual([error.path, error.message], ["hosts.a.hcloud.serverType", message]);
     }
+  });
+
+  it("refuses a location Hetzner does not have, and a type the location does not offer (CX in the EU only)", () => {
+    const at = (serverType: string, location: string): Values => ({ hcloud: { serverType, location }, workers: {} });
+    const unknown = onlyError(plan({ a: at("ccx33", "fsn") }));
+    assert.deepEqual([unknown.path, unknown.message], ["hosts.a.hcloud.location", "'fsn' is not a Hetzner Cloud location. Did you mean 'fsn1'? Locations: fsn1, nbg1, hel1, ash, hil, sin."]);
+    const notOffered = onlyError(plan({ a: at("cx22", "ash") }));
+    assert.deepEqual([notOffered.path, notOffered.message], [
+      "hosts.a.hcloud.serverType",
+      "cx22 is not offered in ash (Ashburn, VA, USA (us-east)). Locations with cx22: fsn1, nbg1, hel1; or pick a cpx/ccx type for ash.",
+    ]);
+    for (const [type, location] of [["ccx33", "ash"], ["cpx21", "sin"], ["cx22", "hel1"]]) assert.deepEqual(plan({ a: at(type, location) }).errors, [], `${type} in ${location}`);
   });
 
   it("refuses hardware on a cloud server, and GPUs", () => {
@@ -231,5 +245,101 @@ describe("rollout lanes", () => {
     const result = plan({ a: box({ workers: { s: { replicas: 1 } } }), j: { join: {}, cpu: { cores: 8 }, ramMiB: 32768, workers: { s: { replicas: 2 } } } }, { s: cpuService() });
     assert.deepEqual(result.errors, []);
     assert.deepEqual(result.plan.hosts.flatMap((h) => h.workers.map((w) => [w.name, w.rolloutAfter])), [["a-s-1", null], ["j-s-1", null], ["j-s-2", null]]);
+  });
+});
+
+describe("GPU reserve and MPS, at their edges", () => {
+  const gpu = (vramMiB: number, computeCapability = 8.6): Values => ({ vramMiB, computeCapability });
+
+  it("a VRAM reserve of the whole GPU leaves nothing: refused at the GPU's size, accepted one MiB below", () => {
+    const error = onlyError(plan({ a: box({ gpus: [gpu(4096)], reserve: { vramMiB: 4096 }, workers: {} }) }));
+    assert.deepEqual([error.path, error.message], [
+      "hosts.a.reserve.vramMiB",
+      "reserves 4096 MiB of VRAM on each GPU of a, but GPU 0 (custom GPU) has 4096 MiB, leaving none for workers. Lower reserve.vramMiB below 4096 on a.",
+    ]);
+    assert.deepEqual(plan({ a: box({ gpus: [gpu(4096)], reserve: { vramMiB: 4095 }, workers: {} }) }).errors, []);
+    // Without a host reserve the fleet default (512 MiB) applies, and the error names it.
+    const byDefault = onlyError(plan({ a: box({ gpus: [gpu(8192), gpu(512)], workers: {} }) }));
+    assert.deepEqual([byDefault.path, byDefault.message], [
+      "defaults.reserve.vramMiB",
+      "reserves 512 MiB of VRAM on each GPU of a, but GPU 1 (custom GPU) has 512 MiB, leaving none for workers. Lower reserve.vramMiB below 512 on a.",
+    ]);
+  });
+
+  it("mps: on needs compute capability 3.5 on every GPU", () => {
+    const error = onlyError(plan({ a: box({ gpus: [gpu(4096, 3.5), gpu(4096, 3.0)], mps: "on", workers: {} }) }));
+    assert.deepEqual([error.path, error.message], [
+      "hosts.a.mps",
+      "is on, but GPU 1 of a (custom GPU) has compute capability 3; NVIDIA MPS needs 3.5 or newer. Set mps: off (or auto) on a.",
+    ]);
+    assert.deepEqual(plan({ a: box({ gpus: [gpu(4096, 3.5)], mps: "on", workers: {} }) }).errors, []);
+    assert.deepEqual(plan({ a: box({ gpus: [gpu(4096, 3.0)], mps: "auto", workers: {} }) }).errors, []);
+  });
+
+  it("a time-shared service takes a number of replicas, not auto", () => {
+    const error = onlyError(plan({ a: box({ gpus: [gpu(8192)], workers: { od: { replicas: "auto" } } }) }, { od: cudaService(1000, { residency: "onDemand" }) }));
+    assert.deepEqual([error.path, error.message], [
+      "hosts.a.workers.od.replicas",
+      "is auto, but od is onDemand: its workers share the GPU's VRAM by leases, so more replicas add no capacity. Give a number, e.g. replicas: 1.",
+    ]);
+  });
+});
+
+describe("rollout lanes (docs/rollouts.md: a quarter of the workers at once, at least one per host; spare lanes to the host with the most workers per lane)", () => {
+  const lanes = (perHost: number[], maxUnavailable?: number): [number[], string[]] => {
+    const out = new DiagnosticList();
+    const result = rolloutLanes("s", perHost, maxUnavailable, out);
+    return [result, out.all.map((d) => `${d.severity} ${d.path}: ${d.message}`)];
+  };
+
+  it("by default a quarter of the workers, at least one lane per host", () => {
+    assert.deepEqual(lanes([4, 4]), [[1, 1], []]); // 8 / 4 = 2 lanes, one per host
+    assert.deepEqual(lanes([8, 4]), [[2, 1], []]); // 12 / 4 = 3: the spare lane to the host with 8
+    assert.deepEqual(lanes([2]), [[1], []]); // 2 / 4 rounds down to 0: still one lane
+    assert.deepEqual(lanes([1]), [[1], []]);
+  });
+
+  it("maxUnavailable spreads its lanes by workers per lane, never more lanes than a host has workers", () => {
+    // 6 lanes over 12 + 4: 12/1 → 2, 12/2=6 > 4 → 3, 12/3=4 is not more than 4/1 → stays, so host 0 (first) → 4, then 12/4=3 < 4/1 → host 1.
+    assert.deepEqual(lanes([12, 4], 6), [[4, 2], []]);
+    assert.deepEqual(lanes([1, 3], 3), [[1, 2], []]);
+  });
+
+  it("refuses a maxUnavailable that stops every worker, or fewer than the hosts that roll on their own", () => {
+    assert.deepEqual(lanes([1, 3], 4), [[1, 3], ["error services.s.maxUnavailable: is 4, but s has 4 workers: a rollout could stop all of them. Set it to at most 3."]]);
+    assert.deepEqual(lanes([2, 2], 1), [[1, 1], [
+      "error services.s.maxUnavailable: is 1, but s runs on 2 hosts, and each host rolls its own workers (a down host must not block the others), so 2 may be down at once. Set it to at least 2, or run s on fewer hosts.",
+    ]]);
+    assert.deepEqual(lanes([2, 2], 2), [[1, 1], []]);
+    assert.deepEqual(lanes([2, 2], 3), [[2, 1], []]);
+  });
+
+  it("warns when every host has one worker: they all restart at once", () => {
+    assert.deepEqual(lanes([1, 1, 1]), [[1, 1, 1], [
+      "warning services.s.maxUnavailable: s has one worker on each of its 3 hosts, and hosts roll independently (a down host must not block the others): an image change restarts all 3 at once. Add a replica on one host, or roll host by host with `pulumi up --target` (docs/rollouts.md).",
+    ]]);
+  });
+});
+
+describe("time-shared VRAM (docs/timeshare.md: resident VRAM + the largest onDemand or manual worker ≤ usable)", () => {
+  const gpu8g = { gpus: [{ vramMiB: 8192, computeCapability: 8.6 }] }; // 8192 − 512 reserved = 7680 usable
+  const services = (b: number): Values => ({ r: cudaService(3000), "od-a": cudaService(4000, { residency: "onDemand" }), "od-b": cudaService(b, { residency: "manual" }) });
+  const workers = { "od-b": { replicas: 1 }, "od-a": { replicas: 1 }, r: { replicas: 1 } };
+
+  it("takes turns: 3000 resident + the largest of 4000 and 4680 is exactly 7680, accepted though the sum is not", () => {
+    assert.deepEqual(plan({ a: box({ ...gpu8g, workers }) }, services(4680)).errors, []);
+  });
+
+  it("one MiB more does not fit even alone, and the message says by how much", () => {
+    const error = onlyError(plan({ a: box({ ...gpu8g, workers }) }, services(4681)));
+    assert.deepEqual([error.path, error.message], [
+      "hosts.a.workers.od-b.replicas",
+      "od-b (manual, 4681 MiB VRAM) does not fit on a even alone: GPU 0 (custom GPU) has 7680 MiB usable (8192 − 512 reserved), 3000 MiB of it held by resident workers, so at most 4680 MiB for one on-demand or manual load, 1 MiB short. Lower services.od-b.vramMiB if its workers really use less, or make a resident service on a onDemand, or run od-b on a host with a larger GPU.",
+    ]);
+  });
+
+  it("with no resident worker the message leaves residents out", () => {
+    const error = onlyError(plan({ a: box({ ...gpu8g, workers: { "od-b": { replicas: 1 } } }) }, services(7681)));
+    assert.equal(error.message, "od-b (manual, 7681 MiB VRAM) does not fit on a even alone: GPU 0 (custom GPU) has 7680 MiB usable (8192 − 512 reserved), so at most 7680 MiB for one on-demand or manual load, 1 MiB short. Lower services.od-b.vramMiB if its workers really use less, or run od-b on a host with a larger GPU.");
   });
 });
