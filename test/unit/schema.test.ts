@@ -615,3 +615,39 @@ describe("env values and capabilities: exact messages", () => {
     assert.deepEqual(errs((v) => (services(v).yolo.capAdd = ["CHOWN", "cap_chown"])), ["services.yolo.capAdd: lists a capability twice."]);
   });
 });
+
+describe("more edges (from the schema's rules)", () => {
+  const errs = (change: (v: Values) => void): string[] => errorsOf(mutate(change)).map((e) => `${e.path}: ${e.message}`);
+
+  it("any error means no spec, whatever else parsed", () => {
+    const result = parseFleet(configDoc(mutate((v) => ((v.redis as Values).port = 0))));
+    assert.equal(result.diagnostics.filter((d) => d.severity === "error").length, 1);
+    assert.equal(result.spec, undefined);
+  });
+
+  it("a host's ssh.privateKey stored in plain text is refused; set as a secret it is taken", () => {
+    const withKey = mutate((v) => {
+      (hosts(v)["gex44-1"].ssh as Values).privateKey = { secret: "boxKey" };
+      v.boxKey = "x";
+    });
+    assert.deepEqual(errorsOf(withKey).map((e) => `${e.path}: ${e.message}`), [
+      "hosts.gex44-1.ssh.privateKey: references 'boxKey', which is not set as a secret. Run `pulumi config set --secret boxKey < path/to/private_key`.",
+    ]);
+    assert.deepEqual(errorsOf(withKey, ["redisUrl", "sshPrivateKey", "boxKey"]), []);
+  });
+
+  it("image digests are exactly sha256:<64 hex>; one-letter registry labels are host names; a one-part name is a repository", () => {
+    const image = (i: string): string[] => errs((v) => (services(v).yolo.image = i));
+    const hex = "0123456789abcdef".repeat(4);
+    assert.deepEqual(image(`ghcr.io/example/yolo@sha256:${hex}0`), [`services.yolo.image: 'ghcr.io/example/yolo@sha256:${hex}0' has a digest that is not sha256:<64 hex digits>.`]);
+    assert.deepEqual(image(`ghcr.io/example/yolo@xsha256:${hex}`), [`services.yolo.image: 'ghcr.io/example/yolo@xsha256:${hex}' has a digest that is not sha256:<64 hex digits>.`]);
+    assert.deepEqual(image(`@sha256:${hex}`), [`services.yolo.image: '@sha256:${hex}' has '' in its repository name: use lowercase letters, digits and single '.', '_', '__' or '-' between them.`]);
+    assert.deepEqual(image("a.io/example/yolo:1"), []);
+    assert.deepEqual(image("example.b/yolo:1"), []);
+    assert.deepEqual(image("Yolo.gpu:1"), ["services.yolo.image: 'Yolo.gpu:1' has 'Yolo.gpu' in its repository name, which Docker refuses: repository names are lowercase."]);
+  });
+
+  it("an unknown key where no keys are known (join: {}) lists none", () => {
+    assert.deepEqual(errs((v) => (hosts(v)["gex44-1"] = { join: { foo: 1 }, cpu: { cores: 2 }, ramMiB: 4096 })), ["hosts.gex44-1.join.foo: unknown key 'foo'."]);
+  });
+});
