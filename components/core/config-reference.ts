@@ -25,7 +25,7 @@ interface Layers {
   readonly defaultValue: unknown;
 }
 
-/** Peels optional, default and pipe wrappers, merging the documentation found on each layer (outer wins). */
+/** Peels optional, default, prefault and pipe wrappers, merging the documentation found on each layer (outer wins). */
 function peel(schema: z.ZodType): Layers {
   let current: z.ZodType = schema;
   const docs: Partial<FieldDoc>[] = [];
@@ -38,7 +38,8 @@ function peel(schema: z.ZodType): Layers {
     if (current instanceof z.ZodOptional) {
       optional = true;
       current = current.unwrap() as z.ZodType;
-    } else if (current instanceof z.ZodDefault) {
+    } else if (current instanceof z.ZodDefault || current instanceof z.ZodPrefault) {
+      // A prefault is an input default (`{}` for an object whose fields have theirs): the fields say what it is.
       if (!hasDefault) defaultValue = (current._zod.def as { defaultValue: unknown }).defaultValue;
       hasDefault = true;
       current = current.unwrap() as z.ZodType;

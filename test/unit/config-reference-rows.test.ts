@@ -27,6 +27,15 @@ describe("config reference rows", () => {
     assert.equal(state, "current", "README.md's config reference is stale: run `npm run docs` and commit README.md");
   });
 
+  it("lists the fields of an object with an input default (prefault), each with its own default", () => {
+    // defaults.rolloutTimes and hosts.<name>.connect are `.prefault({})`: leaving them out is allowed,
+    // and each field has its default (60 s to pull an image, 3 SSH attempts): never "required".
+    assert.deepEqual(row("defaults", "rolloutTimes.imagePullSeconds"), { key: "rolloutTimes.imagePullSeconds", default: "`60`", allowed: "whole number, ≥ 0", what: "Seconds to pull a new image." });
+    assert.equal(row("hosts.<name>", "connect.attempts").default, "`3`");
+    assert.notEqual(row("defaults", "rolloutTimes").default, "required");
+    assert.notEqual(row("hosts.<name>", "connect").default, "required");
+  });
+
   it("rows carry the schema's limits and defaults", () => {
     // Written from the schema's rules: keys live 300 s to 90 days, one day by default.
     assert.deepEqual(row("tailnet", "keyExpirySeconds").default, "`86400`");
