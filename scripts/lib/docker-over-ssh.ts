@@ -8,18 +8,13 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { spawnSync } from "node:child_process";
-import { sshArgs, type SshOptions, type SshTarget } from "./ssh";
+import { shellWord, sshArgs, type SshOptions, type SshTarget } from "./ssh";
 
 export interface DockerOverSsh {
   /** The environment to run `docker` in: DOCKER_HOST and PATH set, the rest as given. */
   readonly env: NodeJS.ProcessEnv;
   /** Removes the private ssh and known_hosts files. */
   readonly cleanup: () => void;
-}
-
-/** One word for /bin/sh. */
-function shellWord(value: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
 /** The real ssh on PATH, before ours is put in front of it. */

@@ -89,7 +89,8 @@ function strictOptions(knownHostsFile: string, hostAlias: string, options: SshOp
   ];
 }
 
-function shellWord(value: string): string {
+/** One word for a POSIX shell, in single quotes. */
+export function shellWord(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 

@@ -9,17 +9,10 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { checkPrerequisites, dockerHost, enabled, HOW_TO_RUN, repoRoot, TestHost } from "./harness";
+import { checkPrerequisites, dockerHost, enabled, HOW_TO_RUN, repoRoot, SSH_PACKAGES, TestHost } from "./harness";
 import { referenceService } from "./reference-worker/stack";
 import type { CheckReport } from "../../scripts/check-image";
 import type { TuneReport } from "../../scripts/tune";
-
-/** openssh-server and what a minbase Debian 12 lacks of its dependencies (as test/host/status.test.ts). */
-const SSH_PACKAGES = [
-  "openssh-server", "openssh-client", "openssh-sftp-server", "ucf", "runit-helper", "libwrap0", "libnsl2", "libtirpc3",
-  "libtirpc-common", "sensible-utils", "libcbor0.8", "libfido2-1", "libedit2", "libgssapi-krb5-2", "libkrb5-3",
-  "libk5crypto3", "libkrb5support0", "libkeyutils1", "libbsd0", "libmd0",
-];
 
 const STACK = (image: string, hostKey: string): string => `config:
   gpu-fleet:redis: { host: redis-test }

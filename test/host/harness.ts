@@ -27,6 +27,13 @@ export const HOW_TO_RUN =
 
 export const enabled = process.env.FLEET_HOST_TESTS === "1";
 
+/** openssh-server and what a minbase Debian 12 lacks of its dependencies (apt-get download, then dpkg -i on a test host). */
+export const SSH_PACKAGES = [
+  "openssh-server", "openssh-client", "openssh-sftp-server", "ucf", "runit-helper", "libwrap0", "libnsl2", "libtirpc3",
+  "libtirpc-common", "sensible-utils", "libcbor0.8", "libfido2-1", "libedit2", "libgssapi-krb5-2", "libkrb5-3",
+  "libk5crypto3", "libkrb5support0", "libkeyutils1", "libbsd0", "libmd0",
+];
+
 export function dockerHost(): string {
   return process.env.DOCKER_HOST || "unix:///tmp/fleet-docker/docker.sock";
 }

@@ -12,15 +12,9 @@ import * as path from "node:path";
 import { gpuFleet } from "../support/run";
 import { loadStack } from "../../scripts/lib/stack";
 import { planConfig } from "../../components/core/pipeline";
-import { buildImage, checkPrerequisites, dockerHost, enabled, HOW_TO_RUN, repoRoot, TestHost } from "./harness";
+import { buildImage, checkPrerequisites, dockerHost, enabled, HOW_TO_RUN, repoRoot, SSH_PACKAGES, TestHost } from "./harness";
 import { inspectTemplate } from "../../scripts/lib/status";
 
-/** openssh-server and what a minbase Debian 12 lacks of its dependencies. */
-const SSH_PACKAGES = [
-  "openssh-server", "openssh-client", "openssh-sftp-server", "ucf", "runit-helper", "libwrap0", "libnsl2", "libtirpc3",
-  "libtirpc-common", "sensible-utils", "libcbor0.8", "libfido2-1", "libedit2", "libgssapi-krb5-2", "libkrb5-3",
-  "libk5crypto3", "libkrb5support0", "libkeyutils1", "libbsd0", "libmd0",
-];
 const SECRET = "redis://:hunter2-status@redis-vps:6379/0";
 const ID = { kokoro1: "a".repeat(64), kokoro2: "b".repeat(64), extra: "c".repeat(64) };
 const IMAGE = { kokoro: `sha256:${"1".repeat(64)}`, old: `sha256:${"2".repeat(64)}` };

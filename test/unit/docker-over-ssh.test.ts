@@ -14,12 +14,13 @@ describe("docker over ssh", () => {
     const { script, knownHosts } = sshShim("/usr/bin/ssh", target, "/tmp/x/known_hosts", { connectTimeoutSeconds: 10, deadlineMs: 0, identityFile: "/keys/id" });
     const exec = script.split("\n").find((l) => l.startsWith("exec "));
     assert.ok(exec !== undefined, script);
-    assert.match(exec, /^exec \/usr\/bin\/ssh /);
+    // Every word in single quotes (lib/ssh.ts shellWord).
+    assert.match(exec, /^exec '\/usr\/bin\/ssh' /);
     for (const option of ["BatchMode=yes", "StrictHostKeyChecking=yes", "UserKnownHostsFile=/tmp/x/known_hosts", "GlobalKnownHostsFile=/dev/null", "ConnectTimeout=10", "IdentitiesOnly=yes"]) {
-      assert.ok(exec.includes(`-o ${option}`), `${option} missing: ${exec}`);
+      assert.ok(exec.includes(`'-o' '${option}'`), `${option} missing: ${exec}`);
     }
-    assert.match(exec, / -i \/keys\/id /);
-    assert.match(exec, / -p 2222 -l deploy 203\.0\.113\.7 docker system dial-stdio$/);
+    assert.match(exec, / '-i' '\/keys\/id' /);
+    assert.match(exec, / '-p' '2222' '-l' 'deploy' '203\.0\.113\.7' 'docker' 'system' 'dial-stdio'$/);
     assert.doesNotMatch(script, /StrictHostKeyChecking=(no|accept-new)/);
     assert.equal(knownHosts.trim().split("\n").length, 1);
     assert.match(knownHosts, / ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIoNW2520LjeuULKKbK2DT3mL6dh5TzfosoLTXbd9Zm\+\n$/);
