@@ -235,7 +235,7 @@ const SampleJobSchema = z
     answer: z.string().min(1).refine((p) => p.includes("{id}"), "must contain {id}: an answer is recognised by the job's id").meta(doc("An entry of `results` that contains this (with `{id}` replaced) answers that job.", { allowed: "a string containing `{id}`" })),
     timeoutSeconds: z.int().min(1).max(3600).default(60).meta(doc("How long one job may take before the check calls it unanswered.")),
   })
-  .meta(doc("A sample job for `gpu-fleet check-image` and `gpu-fleet tune` (docs/worker-contract.md).", { inline: true }));
+  .meta(doc("A sample job for `gpu-fleet check-image` and `gpu-fleet tune` (docs/worker-contract.md)."));
 
 const ServiceSchema = z
   .strictObject({
@@ -268,7 +268,7 @@ const ServiceSchema = z
     stopSignal: z.enum(LINUX_SIGNALS).default("SIGTERM").meta(doc("Signal that asks a worker to drain.", { allowed: "a Linux signal name, e.g. `SIGTERM`" })),
     command: z.array(z.string()).optional().meta(doc("Command override, as a list.", { defaultText: "image's" })),
     sampleJob: SampleJobSchema.optional(),
-    env: z.record(z.string(), EnvValue).default({}).meta(doc("Extra env: strings, or `{ secret: <config key> }`. Names the fleet sets itself (the worker contract) are refused.", { inline: true })),
+    env: z.record(z.string(), EnvValue).default({}).meta(doc("Extra env: strings, or `{ secret: <config key> }`. Names the fleet sets itself (the worker contract) are refused.")),
     maxUnavailable: z.int().min(1).optional().meta(doc("How many of the service's workers a rollout replaces at once, fleet-wide; split among its hosts, each at least 1 (so at least the number of hosts that run it), and below the service's worker count.", { defaultText: "a quarter of its workers, at least one per host that runs it" })),
     residency: z.enum(["resident", "onDemand", "manual"]).default("resident").meta(doc("When a cuda worker holds its VRAM (docs/timeshare.md): `resident`, always; `onDemand`, from its first job until `idleUnloadSeconds` without one, under a VRAM lease; `manual`, while an operator has it started (`gpu-fleet service start`), under a VRAM lease.")),
     idleUnloadSeconds: z.int().min(1).max(86400).optional().meta(doc("`onDemand`: seconds without a job after which the worker unloads its model and frees its lease.", { defaultText: "120 for `onDemand`" })),
@@ -288,7 +288,8 @@ const SshEndpointShape = {
       for (const problem of problems) {
         ctx.issues.push({ code: "custom", input: raw, path: problem.index === undefined ? [] : [problem.index], message: `${problem.message} (npm run keyscan -- <stack> <host> prints the host's keys)` });
       }
-      return setting ?? { mode: "pinned", keys: [] };
+      // No setting means problems, now issues: the parse fails and the value is never read.
+      return setting ?? z.NEVER;
     })
     .optional()
     .meta(doc("The pinned host key (required): `ssh-ed25519 AAAA...`, an ssh-keyscan / known_hosts line, several lines, a list of them, or `trust-on-first-use` (a lab's loud opt-out; warns on every plan). `npm run keyscan -- <stack> <host>` prints it.", { allowed: "key, keyscan line, list, or `trust-on-first-use`" })),
@@ -316,7 +317,7 @@ const HcloudSchema = z
     location: z.string().min(1).meta(doc("e.g. `fsn1`, `nbg1`, `hel1`, `ash`, `hil`, `sin`. Changing it replaces the server.")),
     image: z.string().min(1).default("debian-12").meta(doc("OS image; read at creation only.")),
     snapshot: z.string().trim().min(1, "is empty; leave it out to boot from image").optional().meta(doc("Boot from the newest snapshot with this label selector instead of `image`, e.g. `role=gpu-fleet-base`.")),
-    labels: z.record(z.string(), z.string()).default({}).meta(doc("Your Hetzner labels on the server and its firewall; keys under `gpu-fleet/` are the fleet's.", { inline: true })),
+    labels: z.record(z.string(), z.string()).default({}).meta(doc("Your Hetzner labels on the server and its firewall; keys under `gpu-fleet/` are the fleet's.")),
     deleteProtection: z.boolean().default(false).meta(doc("Hetzner delete and rebuild protection.")),
   })
   .meta(doc("A new Hetzner Cloud server (docs/hetzner.md). Server types have no GPUs.", { defaultText: "one of `ssh`, `hcloud`, `join`" }));
@@ -357,7 +358,7 @@ const TunedSchema = z
     p95Ms: z.number().min(0).meta(doc("Measured 95th-percentile job latency of the best candidate, ms.")),
     image: z.string().min(1).meta(doc("The image measured.")),
   })
-  .meta(doc("Written by `gpu-fleet tune`: with `replicas: auto`, plan uses these replicas and threads (source `tuned <at>`).", { inline: true }));
+  .meta(doc("Written by `gpu-fleet tune`: with `replicas: auto`, plan uses these replicas and threads (source `tuned <at>`)."));
 
 const HostWorkerSchema = z.strictObject({
   replicas: z
@@ -433,7 +434,7 @@ const SplitSchema = z
     minReplicas: z
       .record(z.string(), z.int().min(0))
       .default({})
-      .meta(doc("Shared stack only: the fewest workers each service must have across all stacks of the fleet; `plan-fleet` refuses a fleet below it.", { keyName: "<service>" })),
+      .meta(doc("Shared stack only: the fewest workers each service must have across all stacks of the fleet; `plan-fleet` refuses a fleet below it.")),
   })
   .superRefine((split, ctx) => {
     if (split.role === "group" && split.sharedStack === undefined) ctx.addIssue({ code: "custom", path: ["sharedStack"], message: "a group stack names its shared stack, e.g. sharedStack: my-org/gpu-fleet/fleet-shared" });
@@ -510,13 +511,13 @@ export function parseFleet(doc: ConfigDocument): ParseResult {
   const out = new DiagnosticList();
   const { values } = doc;
 
-  const redis = parseSection(SECTIONS.redis, values.redis, ["redis"], out, "add `redis: { host: <tailnet name>, port: 6379 }`");
-  const tailnet = parseSection(SECTIONS.tailnet, values.tailnet, ["tailnet"], out, "add `tailnet: { admins: [group:ops] }`");
-  const defaults = parseSection(SECTIONS.defaults, values.defaults ?? {}, ["defaults"], out, "");
+  const redis = parseRequiredSection(SECTIONS.redis, values.redis, ["redis"], out, "add `redis: { host: <tailnet name>, port: 6379 }`");
+  const tailnet = parseRequiredSection(SECTIONS.tailnet, values.tailnet, ["tailnet"], out, "add `tailnet: { admins: [group:ops] }`");
+  const defaults = parseSection(SECTIONS.defaults, values.defaults ?? {}, ["defaults"], out);
   const redisUrl = requireSecretKey(doc, "redisUrl", "the Redis URL with its password, e.g. redis://:PASSWORD@redis-vps:6379/0", out);
-  const sshPrivateKey = values.sshPrivateKey === undefined ? undefined : requireSecretKey(doc, "sshPrivateKey", "the fleet's SSH private key (pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519)", out);
+  const sshPrivateKey = values.sshPrivateKey === undefined ? undefined : secretKeyRef(doc, "sshPrivateKey", out);
 
-  const split = values.split === undefined ? undefined : parseSection(SplitSchema, values.split, ["split"], out, "");
+  const split = values.split === undefined ? undefined : parseSection(SplitSchema, values.split, ["split"], out);
   const services = parseNamedEntries(ServiceSchema, values.services, "services", out, "service");
   // A shared stack may hold no hosts: it owns the policy and the fleet-wide settings.
   const hosts = split?.role === "shared" && values.hosts === undefined ? {} : parseNamedEntries(HostSchema, values.hosts, "hosts", out, "host");
@@ -528,7 +529,7 @@ export function parseFleet(doc: ConfigDocument): ParseResult {
   }
   // Without sshPrivateKey, SSH authenticates with the runner's ssh-agent (SSH_AUTH_SOCK).
   const hcloudHosts = Object.keys(hosts).filter((name) => hosts[name].hcloud !== undefined);
-  const hcloud = values.hcloud === undefined ? undefined : parseSection(HcloudFleetSchema, values.hcloud, ["hcloud"], out, "");
+  const hcloud = values.hcloud === undefined ? undefined : parseSection(HcloudFleetSchema, values.hcloud, ["hcloud"], out);
   if (values.hcloud === undefined && hcloudHosts.length > 0) {
     out.warning(["hcloud", "sshPublicKey"], `is not set: ${hcloudHosts.join(", ")} will get no SSH key from Hetzner, so roles can only reach them over Tailscale SSH. Add \`hcloud: { sshPublicKey: "ssh-ed25519 AAAA..." }\`, the public half of the key the runner uses.`);
   }
@@ -554,17 +555,13 @@ export function parseFleet(doc: ConfigDocument): ParseResult {
   return { spec, plannable, diagnostics: out.all };
 }
 
-function parseSection<S extends z.ZodType>(
-  schema: S,
-  value: unknown,
-  path: PathSegment[],
-  out: DiagnosticList,
-  missingHint: string,
-): z.output<S> | undefined {
-  if (value === undefined) {
-    out.error(path, `missing: ${missingHint}.`);
-    return undefined;
-  }
+function parseRequiredSection<S extends z.ZodType>(schema: S, value: unknown, path: PathSegment[], out: DiagnosticList, missingHint: string): z.output<S> | undefined {
+  if (value !== undefined) return parseSection(schema, value, path, out);
+  out.error(path, `missing: ${missingHint}.`);
+  return undefined;
+}
+
+function parseSection<S extends z.ZodType>(schema: S, value: unknown, path: PathSegment[], out: DiagnosticList): z.output<S> | undefined {
   const result = schema.safeParse(value, { reportInput: true });
   if (result.success) return result.data;
   const issues = result.error.issues;
@@ -609,7 +606,7 @@ function parseNamedEntries<S extends z.ZodType>(
       out.error([section, name], `'${name}' is not a valid ${what} name: use lowercase letters, digits and '-', at most 63 characters (it becomes a hostname and container name).`);
       continue;
     }
-    const result = parseSection(schema, entry ?? {}, [section, name], out, "");
+    const result = parseSection(schema, entry ?? {}, [section, name], out);
     if (result !== undefined) parsed[name] = result;
   }
   if (Object.keys(value).length === 0) out.error([section], `add at least one ${what}.`);
@@ -617,10 +614,13 @@ function parseNamedEntries<S extends z.ZodType>(
 }
 
 function requireSecretKey(doc: ConfigDocument, key: string, what: string, out: DiagnosticList): SecretRef | undefined {
-  if (doc.values[key] === undefined) {
-    out.error([key], `missing: set ${what} with \`pulumi config set --secret ${key} ...\`.`);
-    return undefined;
-  }
+  if (doc.values[key] !== undefined) return secretKeyRef(doc, key, out);
+  out.error([key], `missing: set ${what} with \`pulumi config set --secret ${key} ...\`.`);
+  return undefined;
+}
+
+/** A set top-level key as a SecretRef, or an error when it is stored in plain text. */
+function secretKeyRef(doc: ConfigDocument, key: string, out: DiagnosticList): SecretRef | undefined {
   if (!doc.secretKeys.has(key)) {
     out.error([key], `is stored in plain text; it is a secret. Remove it and set it again with \`pulumi config set --secret ${key} ...\`.`);
     return undefined;
@@ -785,15 +785,23 @@ function reportIssue(schema: z.ZodType, issue: ZodIssueLike, prefix: PathSegment
       out.error(path, `'${given}' is not allowed; use one of: ${options.join(", ")}.${didYouMean(given, options)}`);
       return;
     }
+    // A limit with its own message (admins' "name at least one admin") says it; zod's own
+    // ("Too small: ...") is replaced with the limit and the value.
     case "too_small":
-      out.error(path, issue.origin === "array" ? `needs at least ${issue.minimum} entries.` : issue.message.startsWith("Too small") ? `must be at least ${issue.minimum}, got ${describeInput(issue.input)}.` : issue.message);
+      if (!issue.message.startsWith("Too small")) out.error(path, sentence(issue.message));
+      else out.error(path, issue.origin === "array" ? `needs at least ${issue.minimum} ${issue.minimum === 1 ? "entry" : "entries"}.` : `must be at least ${issue.minimum}, got ${describeInput(issue.input)}.`);
       return;
     case "too_big":
-      out.error(path, issue.origin === "array" ? `takes at most ${issue.maximum} entries.` : `must be at most ${issue.maximum}, got ${describeInput(issue.input)}.`);
+      // No list or text in the schema has a maximum: every too_big is a number.
+      out.error(path, issue.message.startsWith("Too big") ? `must be at most ${issue.maximum}, got ${describeInput(issue.input)}.` : `${issue.message}, got ${describeInput(issue.input)}.`);
       return;
     default:
-      out.error(path, issue.message.endsWith(".") ? issue.message : `${issue.message}.`);
+      out.error(path, sentence(issue.message));
   }
+}
+
+function sentence(text: string): string {
+  return text.endsWith(".") ? text : `${text}.`;
 }
 
 function pathSegment(p: PropertyKey): PathSegment {
@@ -837,16 +845,9 @@ function objectKeysAt(schema: z.ZodType, path: readonly PathSegment[]): string[]
   return current instanceof z.ZodObject ? Object.keys(current.shape) : [];
 }
 
+/** The schema under `.optional()`, `.default()` and `.prefault()`: the wrappers around the fleet's objects. */
 function unwrap(schema: z.ZodType | undefined): z.ZodType | undefined {
   let current = schema;
-  for (let depth = 0; depth < 10 && current !== undefined; depth++) {
-    if (current instanceof z.ZodOptional || current instanceof z.ZodDefault || current instanceof z.ZodNullable) {
-      current = current.unwrap() as z.ZodType;
-    } else if (current instanceof z.ZodPipe) {
-      current = current.in as z.ZodType;
-    } else {
-      return current;
-    }
-  }
+  while (current instanceof z.ZodOptional || current instanceof z.ZodDefault || current instanceof z.ZodPrefault) current = current.unwrap() as z.ZodType;
   return current;
 }

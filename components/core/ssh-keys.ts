@@ -204,7 +204,7 @@ export function parseHostKeySetting(value: string | readonly string[]): { settin
   entries.forEach((entry, i) => {
     const index = typeof value === "string" ? undefined : i;
     const lines = entry.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
-    if (lines.length === 0) problems.push({ index, message: "is empty: give the host's public key (npm run keyscan prints it)" });
+    if (lines.length === 0) problems.push({ index, message: "is empty: give the host's public key" });
     for (const line of lines) {
       const parsed = parseHostKeyLine(line);
       if (typeof parsed === "string") problems.push({ index, message: parsed });

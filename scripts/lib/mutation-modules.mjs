@@ -17,7 +17,7 @@ export const MUTATION_MODULES = {
     // The schema's docs, limits and defaults reach README's config reference, which the rows test checks;
     // the other files parse stacks through parseFleet (split stacks, addresses, every diagnostic).
     tests: [
-      "test/unit/schema.test.ts", "test/unit/config-reference-rows.test.ts", "test/unit/checks.test.ts", "test/unit/split.test.ts",
+      "test/unit/schema.test.ts", "test/unit/schema-rules.test.ts", "test/unit/config-reference-rows.test.ts", "test/unit/checks.test.ts", "test/unit/split.test.ts",
       "test/unit/planner-messages.test.ts", "test/unit/timeshare.test.ts",
     ],
   },

@@ -464,8 +464,8 @@ describe("what a wrong value reads as: exact messages per kind of mistake", () =
   it("limits: at least, at most, entries of a list, and a limit's own message", () => {
     assert.deepEqual(errs((v) => ((v.redis as Values).port = 0)), ["redis.port: must be at least 1, got 0."]);
     assert.deepEqual(errs((v) => ((v.redis as Values).port = 70000)), ["redis.port: must be at most 65535, got 70000."]);
-    assert.deepEqual(errs((v) => ((v.tailnet as Values).sshUsers = [])), ["tailnet.sshUsers: needs at least 1 entries."]);
-    assert.deepEqual(errs((v) => ((v.tailnet as Values).admins = [""])), ["tailnet.admins[0]: is empty: name an admin, e.g. group:ops"]);
+    assert.deepEqual(errs((v) => ((v.tailnet as Values).sshUsers = [])), ["tailnet.sshUsers: needs at least 1 entry."]);
+    assert.deepEqual(errs((v) => ((v.tailnet as Values).admins = [""])), ["tailnet.admins[0]: is empty: name an admin, e.g. group:ops."]);
   });
 
   it("a value of neither allowed kind: the union's message and what was given", () => {
@@ -530,7 +530,7 @@ describe("patterns are anchored and limits hold at their edges", () => {
     assert.deepEqual(errs((v) => (services(v).yolo.healthcheck = { test: "curl -f localhost" })), []);
     // zod reports the branch that came closest: the string's or the list's own limit.
     assert.deepEqual(errs((v) => (services(v).yolo.healthcheck = { test: "" })), ['services.yolo.healthcheck.test: must be at least 1, got "".']);
-    assert.deepEqual(errs((v) => (services(v).yolo.healthcheck = { test: [] })), ["services.yolo.healthcheck.test: needs at least 1 entries."]);
+    assert.deepEqual(errs((v) => (services(v).yolo.healthcheck = { test: [] })), ["services.yolo.healthcheck.test: needs at least 1 entry."]);
     assert.deepEqual(errs((v) => (services(v).yolo.healthcheck = { test: [""] })), ['services.yolo.healthcheck.test[0]: must be at least 1, got "".']);
     assert.deepEqual(errs((v) => (services(v).yolo.healthcheck = { test: 5 })), [
       "services.yolo.healthcheck.test: must be a command: a list such as [CMD, python, -m, worker.health] or a shell string, got 5.",
@@ -588,7 +588,7 @@ describe("host settings at their edges", () => {
     assert.deepEqual(result.diagnostics.filter((d) => d.severity === "error"), []);
     assert.equal(result.spec?.hosts["cpu-1"].hcloud?.snapshot, "role=gpu-fleet-base");
     assert.equal(result.spec?.hosts["cpu-1"].hcloud?.location, "fsn1");
-    assert.deepEqual(errs((v) => (hosts(v)["cpu-1"] = { ...cpu, hcloud: { ...cpu.hcloud, snapshot: "   " } })), ["hosts.cpu-1.hcloud.snapshot: is empty; leave it out to boot from image"]);
+    assert.deepEqual(errs((v) => (hosts(v)["cpu-1"] = { ...cpu, hcloud: { ...cpu.hcloud, snapshot: "   " } })), ["hosts.cpu-1.hcloud.snapshot: is empty; leave it out to boot from image."]);
     const bad = errs((v) => ((v.hcloud as Values).sshPublicKey = "not a key"));
     assert.equal(bad.length, 1);
     assert.match(bad[0] ?? "", /^hcloud\.sshPublicKey: .+; give the \.pub file's line \(`cat ~\/\.ssh\/gpu-fleet_ed25519\.pub`\)\.$/);
