@@ -93,6 +93,17 @@ describe("host keys", () => {
   });
 });
 
+describe("services", () => {
+  it("a cuda service says its peak VRAM; a cpu service's is ignored", () => {
+    assert.deepEqual(errors((v) => delete services(v).yolo.vramMiB), [
+      "services.yolo.vramMiB: missing: a cuda service needs vramMiB, the peak VRAM of one worker process (nvidia-smi's per-process figure).",
+    ]);
+    assert.deepEqual(said(withChange((v) => (services(v)["kokoro-cpu"].vramMiB = 600)), "warning"), [
+      "services.kokoro-cpu.vramMiB: is ignored: kokoro-cpu runs on the CPU (device: cpu). Remove it, or set device: cuda.",
+    ]);
+  });
+});
+
 describe("limits with their own words", () => {
   it("a size past 64 TiB says sizes are MiB; 64 TiB itself is taken", () => {
     assert.deepEqual(errors((v) => (services(v).yolo.ramMiB = 64 * 1024 * 1024)), []);
