@@ -180,6 +180,18 @@ describe("the whole document", () => {
     assert.deepEqual(errors((v) => delete v.hosts), ["hosts: missing: add at least one host under hosts."]);
   });
 
+  it("a shared stack may hold hosts too; they are parsed like any other", () => {
+    const result = parseFleet(configDoc(withChange((v) => (v.split = { role: "shared" }))));
+    assert.deepEqual(Object.keys(result.spec?.hosts ?? {}), ["gex44-1"]);
+  });
+
+  it("an empty section in YAML (null) is 'must be a map', not a crash", () => {
+    assert.deepEqual(errors((v) => {
+      v.services = null;
+      v.hosts = null;
+    }), ["services: must be a map of service name to settings.", "hosts: must be a map of host name to settings."]);
+  });
+
   it("services that are not a map: one error there, and hosts' workers name no service", () => {
     assert.deepEqual(errors((v) => (v.services = [{ image: "ghcr.io/example/yolo-gpu:2.0.1" }])), [
       "services: must be a map of service name to settings.",
@@ -198,11 +210,14 @@ describe("the whole document", () => {
 
   it("hcloud hosts without hcloud.sshPublicKey: a warning that names them; with it, none", () => {
     const cpu = { hcloud: { serverType: "ccx33", location: "fsn1" }, workers: { "kokoro-cpu": { replicas: 1 } } };
-    const withCloud = withChange((v) => ((v.hosts as Record<string, Values>)["cpu-1"] = cpu));
+    const withCloud = withChange((v) => {
+      (v.hosts as Record<string, Values>)["cpu-1"] = cpu;
+      (v.hosts as Record<string, Values>)["cpu-2"] = cpu;
+    });
     assert.deepEqual(said(withCloud, "warning").filter((w) => w.startsWith("hcloud")), []);
     delete withCloud.hcloud;
     assert.deepEqual(said(withCloud, "warning").filter((w) => w.startsWith("hcloud")), [
-      "hcloud.sshPublicKey: is not set: cpu-1 will get no SSH key from Hetzner, so roles can only reach them over Tailscale SSH. Add `hcloud: { sshPublicKey: \"ssh-ed25519 AAAA...\" }`, the public half of the key the runner uses.",
+      "hcloud.sshPublicKey: is not set: cpu-1, cpu-2 will get no SSH key from Hetzner, so roles can only reach them over Tailscale SSH. Add `hcloud: { sshPublicKey: \"ssh-ed25519 AAAA...\" }`, the public half of the key the runner uses.",
     ]);
   });
 
