@@ -5,7 +5,7 @@ export const MUTATION_MODULES = {
     // Fastest killers first: a mutant stops at the first file that fails.
     tests: [
       "test/unit/planner-messages.test.ts", "test/unit/budgets.test.ts", "test/unit/planner.test.ts", "test/unit/multi-gpu.test.ts",
-      "test/unit/generations.test.ts", "test/unit/timeshare.test.ts", "test/unit/auto-replicas.test.ts",
+      "test/unit/generations.test.ts", "test/unit/timeshare.test.ts", "test/unit/auto-replicas.test.ts", "test/unit/planner-rules.test.ts",
     ],
   },
   catalog: {
