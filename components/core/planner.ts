@@ -680,6 +680,7 @@ interface GpuState {
  * `replicas: auto` takes what the fixed (and tuned) replicas leave, in two steps:
  *  1. Equal share: the free CPU threads, RAM and (for CUDA) each GPU's VRAM and MPS clients are split
  *     equally among the host's auto services; each gets as many whole workers as its share holds.
+ *     Shares that placement cannot place together shrink, the largest first, one worker at a time.
  *  2. Remainder: then, round after round, each auto service in the host's order of `workers` gets
  *     one more worker if a whole one still fits (threads, RAM, and a GPU placed the way placement
  *     places it), until a round adds none. No whole worker that fits stays idle.
@@ -714,8 +715,6 @@ function resolveAutoReplicas(host: string, demands: Demand[], usableCores: numbe
     }
     counts.set(demand, replicas);
   }
-
-  // 2. Remainder, one whole worker at a time.
   const count = (d: Demand): number => counts.get(d) ?? d.replicas ?? 0;
   const fits = (): boolean => {
     if (sum(demands.map((d) => count(d) * d.threads)) > usableCores) return false;
@@ -724,6 +723,16 @@ function resolveAutoReplicas(host: string, demands: Demand[], usableCores: numbe
     const { placed } = simulateGpus(gpus, placementOrder(demands), count);
     return autos.every((d) => d.spec.device !== "cuda" || placed.get(d) === count(d));
   };
+  // Each GPU's share is counted apart, but placement puts every replica on the freest GPU, so the
+  // shares may not place together (a small service's workers fill the large GPU a large one needed).
+  // Then the largest share gives back one worker at a time (the later service on a tie) until they do.
+  while (!fits()) {
+    const largest = [...autos].reverse().reduce<Demand | undefined>((best, d) => (d.spec.device === "cuda" && count(d) > (best === undefined ? 0 : count(best)) ? d : best), undefined);
+    if (largest === undefined) break;
+    counts.set(largest, count(largest) - 1);
+  }
+
+  // 2. Remainder, one whole worker at a time.
   for (let added = true; added; ) {
     added = false;
     for (const demand of autos) {

@@ -189,6 +189,29 @@ describe("auto replicas next to fixed, on-demand and CPU workers", () => {
     assert.deepEqual([count(a, "p"), count(a, "q"), a.gpus[0].clients], [8, 8, 16]);
   });
 
+  it("equal shares that placement cannot place together shrink, the largest first, until they do", () => {
+    // RTX 4090 (GPU 0, 24052) + GTX 1080 (GPU 1, 7680), mps off; 31 threads, p and q 1 thread each.
+    // Equal share: p floor(24052 / 2 / 1500) = 8 + floor(7680 / 2 / 1500) = 2 → 10; q floor(24052 / 2 / 10000) = 1 + 0 → 1.
+    // Placement, p first, each on the freest GPU: 10 p on GPU 0 (24052 − 15000 = 9052, still above 7680),
+    // then q (10000) fits nowhere. The largest share gives one back: 9 p on GPU 0 leave 10552, q takes GPU 0.
+    // Remainder: a 10th p goes to GPU 0 again and q no longer fits; a 2nd q fits on neither. So 9 + 1.
+    const services = { p: cudaService(1500), q: cudaService(10000) };
+    const a = accepted(plan({ a: box({ cpu: { cores: 32 }, gpus: [{ model: "rtx-4090" }, { model: "gtx-1080" }], mps: "off", workers: { p: { replicas: "auto" }, q: { replicas: "auto" } } }) }, services));
+    assert.deepEqual([count(a, "p"), count(a, "q")], [9, 1]);
+    assert.deepEqual(gpusOf(a.workers, "q"), [0]);
+    assert.deepEqual(a.gpus.map((g) => g.usedMiB), [9 * 1500 + 10000, 0]);
+  });
+
+  it("behind an on-demand load, auto residents are placed where they fit with it", () => {
+    // As above, with a fixed on-demand od (1000) on GPU 0 first: 23052 left there, 7680 on GPU 1.
+    // Equal share: p 7 + 2 = 9, q 1. 9 p on GPU 0 leave 23052 − 13500 = 9552 < 10000: q fits nowhere;
+    // 8 p leave 11052, q fits on GPU 0. Remainder adds none. GPU 0: 8 × 1500 + 10000 + 1000 = 23000 ≤ 24052.
+    const services = { p: cudaService(1500), q: cudaService(10000), od: onDemand(1000) };
+    const a = accepted(plan({ a: box({ cpu: { cores: 32 }, gpus: [{ model: "rtx-4090" }, { model: "gtx-1080" }], mps: "off", workers: { od: { replicas: 1 }, p: { replicas: "auto" }, q: { replicas: "auto" } } }) }, services));
+    assert.deepEqual([count(a, "p"), count(a, "q"), count(a, "od")], [8, 1, 1]);
+    assert.deepEqual(a.gpus.map((g) => g.usedMiB), [23000, 0]);
+  });
+
   it("the remainder goes on round after round while a whole worker fits", () => {
     // 15 threads. Equal share: s floor(15 / 2 / 1) = 7, t floor(7.5 / 5) = 1 → 12 threads.
     // Rounds: s 8 (13), t 2 would be 18; s 9 (14); s 10 (15); then neither fits.
