@@ -202,6 +202,34 @@ describe("auto replicas next to fixed, on-demand and CPU workers", () => {
     assert.deepEqual(a.gpus.map((g) => g.usedMiB), [9 * 1500 + 10000, 0]);
   });
 
+  it("auto's equal share is what the fixed resident leaves, not the whole GPU", () => {
+    // T4 (14848), mps off. f (8000) fixed leaves 6848. Equal share: p floor(6848 / 2 / 1000) = 3,
+    // q floor(6848 / 2 / 2000) = 1 → 5000. Remainder: p 4 (6000 ≤ 6848); q 2 would be 8000; p 5 would be 7000. So 4 + 1.
+    // (Sized from the whole 14848, the shares 7 + 3 would shrink to 2 + 2.)
+    const services = { f: cudaService(8000), p: cudaService(1000), q: cudaService(2000) };
+    const a = accepted(plan({ a: box({ cpu: { cores: 32 }, gpus: [{ model: "t4" }], mps: "off", workers: { f: { replicas: 1 }, p: { replicas: "auto" }, q: { replicas: "auto" } } }) }, services));
+    assert.deepEqual([count(a, "p"), count(a, "q")], [4, 1]);
+    assert.deepEqual(a.gpus.map((g) => g.usedMiB), [8000 + 4 * 1000 + 2000]);
+  });
+
+  it("auto's equal share is what the fixed on-demand load leaves, not the whole GPU", () => {
+    // As above with od (8000, onDemand) instead of f: the GPU keeps its 8000 for od's turn: 6848 left, so 4 + 1.
+    const services = { od: onDemand(8000), p: cudaService(1000), q: cudaService(2000) };
+    const a = accepted(plan({ a: box({ cpu: { cores: 32 }, gpus: [{ model: "t4" }], mps: "off", workers: { od: { replicas: 1 }, p: { replicas: "auto" }, q: { replicas: "auto" } } }) }, services));
+    assert.deepEqual([count(a, "p"), count(a, "q")], [4, 1]);
+  });
+
+  it("after shares shrink, the remainder still goes in the host's order of workers", () => {
+    // The host above with 48 cores (47 threads) and two CPU auto services c1, c2 (1 thread, 100 MiB).
+    // Equal share of 47 threads over 4 autos: 11 each; p min(11, 8 + 2) = 10, q 1. p 10 + q 1 do not
+    // place (as above): p gives one back → 9. Threads: 9 + 1 + 11 + 11 = 32. Remainder, in the order
+    // p, q, c1, c2: p and q never fit again; c1 and c2 take one each per round up to 46, then c1 takes
+    // the 47th: c1 19, c2 18.
+    const services = { p: cudaService(1500), q: cudaService(10000), c1: cpuService(100, 1), c2: cpuService(100, 1) };
+    const a = accepted(plan({ a: box({ cpu: { cores: 48 }, gpus: [{ model: "rtx-4090" }, { model: "gtx-1080" }], mps: "off", workers: { p: { replicas: "auto" }, q: { replicas: "auto" }, c1: { replicas: "auto" }, c2: { replicas: "auto" } } }) }, services));
+    assert.deepEqual([count(a, "p"), count(a, "q"), count(a, "c1"), count(a, "c2")], [9, 1, 19, 18]);
+  });
+
   it("behind an on-demand load, auto residents are placed where they fit with it", () => {
     // As above, with a fixed on-demand od (1000) on GPU 0 first: 23052 left there, 7680 on GPU 1.
     // Equal share: p 7 + 2 = 9, q 1. 9 p on GPU 0 leave 23052 − 13500 = 9552 < 10000: q fits nowhere;
