@@ -219,6 +219,19 @@ describe("auto replicas next to fixed, on-demand and CPU workers", () => {
     assert.deepEqual([count(a, "p"), count(a, "q")], [4, 1]);
   });
 
+  it("shares shrink from the largest, the later service on a tie", () => {
+    // RTX 4090 (GPU 0, 24052) + GTX 1080 (GPU 1, 7680), mps off, 31 threads; three CUDA autos.
+    // Equal share: s1, s2 (1000): floor(24052 / 3 / 1000) = 8 + floor(7680 / 3 / 1000) = 2 → 10 each;
+    // big (7600): floor(8017 / 7600) = 1 + 0 → 1. Placement, freest GPU first: the first 17 small workers
+    // go to GPU 0 (24052 → 7052), then they alternate. 20 small: GPU 0 6052, GPU 1 5680: big fits nowhere.
+    // Give back s2 (tie, the later) → 19: 6052 / 6680, no; s1 (10 > 9) → 18: 7052 / 6680, no;
+    // s2 (tie) → 17: 7052 / 7680, big fits on GPU 1. Remainder: an 18th small worker takes GPU 1's room again.
+    const services = { s1: cudaService(1000), s2: cudaService(1000), big: cudaService(7600) };
+    const a = accepted(plan({ a: box({ cpu: { cores: 32 }, gpus: [{ model: "rtx-4090" }, { model: "gtx-1080" }], mps: "off", workers: { s1: { replicas: "auto" }, s2: { replicas: "auto" }, big: { replicas: "auto" } } }) }, services));
+    assert.deepEqual([count(a, "s1"), count(a, "s2"), count(a, "big")], [9, 8, 1]);
+    assert.deepEqual(gpusOf(a.workers, "big"), [1]);
+  });
+
   it("after shares shrink, the remainder still goes in the host's order of workers", () => {
     // The host above with 48 cores (47 threads) and two CPU auto services c1, c2 (1 thread, 100 MiB).
     // Equal share of 47 threads over 4 autos: 11 each; p min(11, 8 + 2) = 10, q 1. p 10 + q 1 do not
