@@ -6,10 +6,17 @@ import { join } from "node:path";
 /** Products of 128×128 matrices per sample job: about a second on one thread of this machine. */
 export const SAMPLE_WORK = 400;
 
+/**
+ * The reference worker's job is three times that: check-image stops it with a job in hand, and on a
+ * loaded machine `docker stop` can take longer to send the signal than a one-second job takes to
+ * finish (the check then says "the job was too short to be stopped in", seen in CI under load).
+ */
+const REFERENCE_WORK = 3 * SAMPLE_WORK;
+
 const WORKER = "/opt/reference/worker.py";
 
 /** One service of the reference worker, as YAML under `gpu-fleet:services.<name>:`. */
-export function referenceService(image: string, command: string[] | null, ramMiB: number, threads: number): string {
+export function referenceService(image: string, command: string[] | null, ramMiB: number, threads: number, work = SAMPLE_WORK): string {
   return `
       image: ${image}
       device: cpu
@@ -18,11 +25,11 @@ export function referenceService(image: string, command: string[] | null, ramMiB
       drainSeconds: 5
       ${command === null ? "" : `command: ${JSON.stringify(command)}`}
       healthcheck: { test: [CMD, python3, ${WORKER}, --health], intervalSeconds: 2, timeoutSeconds: 5, retries: 3, startPeriodSeconds: 5 }
-      sampleJob: { queue: jobs, payload: '{"id":"{id}","work":${SAMPLE_WORK}}', results: results, answer: '"id": "{id}"', timeoutSeconds: 30 }`;
+      sampleJob: { queue: jobs, payload: '{"id":"{id}","work":${work}}', results: results, answer: '"id": "{id}"', timeoutSeconds: 30 }`;
 }
 
 export function referenceStack(dir: string, image: string, hostCores: number, hostRamMiB: number, extraHostYaml = ""): string {
-  const service = (command: string[] | null, ramMiB: number, threads: number): string => referenceService(image, command, ramMiB, threads);
+  const service = (command: string[] | null, ramMiB: number, threads: number, work = SAMPLE_WORK): string => referenceService(image, command, ramMiB, threads, work);
   const host = (name: string, workers: string) => `
     ${name}:
       join: {}
@@ -35,7 +42,7 @@ export function referenceStack(dir: string, image: string, hostCores: number, ho
   gpu-fleet:redisUrl: { secure: AAABAPLACEHOLDERredisUrl }
   gpu-fleet:tailnet: { admins: ["group:ops"] }
   gpu-fleet:services:
-    ref:${service(null, 192, 1)}
+    ref:${service(null, 192, 1, REFERENCE_WORK)}
     ref-threads:${service(["python3", WORKER, "--broken", "threads"], 192, 1)}
     ref-sigterm:${service(["python3", WORKER, "--broken", "sigterm"], 192, 1)}
     ref-leak:${service(["python3", WORKER, "--broken", "leak"], 128, 1)}
